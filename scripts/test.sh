@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install callout with its development tools into ./.venv (first run only), then run every check:
+# ruff (lint and format), mypy --strict, and the whole pytest suite on SQLite and PostgreSQL.
+# Extra arguments go to pytest. PostgreSQL tests use CALLOUT_TEST_POSTGRES_URL (default: the local
+# server at 127.0.0.1:5432, database test); with CI=true they must run and never skip.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh requirements-dev.lock
+bin="$root/.venv/bin"
+echo "== ruff" >&2
+"$bin/ruff" check src tests bench
+"$bin/ruff" format --check src tests bench
+echo "== mypy --strict" >&2
+"$bin/mypy" src
+echo "== pytest" >&2
+exec "$bin/pytest" "$@"

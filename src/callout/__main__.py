@@ -1,0 +1,5 @@
+"""Run the command line interface with ``python -m callout``."""
+
+from callout.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""ActionService v2 and v2beta: the target RPCs as transport-neutral handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callout.api.messages import targets as messages
+from callout.api.messages.targets import V2, V2BETA, ApiVersion
+from callout.api.rpc import Handler, Rpc, RpcCall
+from callout.domain.auth import Permission
+from callout.services import targets as service
+
+V2_SERVICE = "zitadel.action.v2.ActionService"
+V2BETA_SERVICE = "zitadel.action.v2beta.ActionService"
+
+
+def _create(version: ApiVersion) -> Handler:
+    async def create_target(call: RpcCall) -> dict[str, Any]:
+        spec = messages.decode_create(call.request, version)
+        target, key = await service.create_target(call.context, call.principal, spec, version.max_endpoint_length)
+        return messages.encode_created(target, key)
+
+    return create_target
+
+
+def _update(version: ApiVersion) -> Handler:
+    async def update_target(call: RpcCall) -> dict[str, Any]:
+        target_id, changes = messages.decode_update(call.request, version)
+        result = await service.update_target(
+            call.context, call.principal, target_id, changes, version.max_endpoint_length
+        )
+        return messages.encode_updated(result.change_date, result.signing_key)
+
+    return update_target
+
+
+async def _delete(call: RpcCall) -> dict[str, Any]:
+    deleted = await service.delete_target(call.context, call.principal, messages.decode_id(call.request))
+    return messages.encode_deleted(deleted)
+
+
+def _get(version: ApiVersion) -> Handler:
+    async def get_target(call: RpcCall) -> dict[str, Any]:
+        target = await service.get_target(call.context, call.principal, messages.decode_id(call.request))
+        return {"target": messages.encode_target(target, version)}
+
+    return get_target
+
+
+def _list(version: ApiVersion) -> Handler:
+    async def list_targets(call: RpcCall) -> dict[str, Any]:
+        page = await service.list_targets(call.context, call.principal, messages.decode_list(call.request))
+        return messages.encode_list(page, version)
+
+    return list_targets
+
+
+def target_rpcs(service_name: str, version: ApiVersion) -> list[Rpc]:
+    """The five target RPCs of one service version."""
+    return [
+        Rpc(service_name, "CreateTarget", Permission.TARGET_WRITE, _create(version)),
+        Rpc(service_name, "UpdateTarget", Permission.TARGET_WRITE, _update(version)),
+        Rpc(service_name, "DeleteTarget", Permission.TARGET_DELETE, _delete),
+        Rpc(service_name, "GetTarget", Permission.TARGET_READ, _get(version)),
+        Rpc(service_name, "ListTargets", Permission.TARGET_READ, _list(version)),
+    ]
+
+
+def action_rpcs() -> list[Rpc]:
+    """Every ActionService RPC of both versions."""
+    return target_rpcs(V2_SERVICE, V2) + target_rpcs(V2BETA_SERVICE, V2BETA)

@@ -1,0 +1,52 @@
+"""Rendering errors in each transport's shape: Connect (code names) and REST (gRPC numeric codes)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from callout.errors import CalloutError
+
+
+def _proto_string(field_number: int, value: str) -> bytes:
+    data = value.encode()
+    length = len(data)
+    varint = bytearray()
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        varint.append(byte | (0x80 if length else 0))
+        if not length:
+            break
+    return bytes([field_number << 3 | 2]) + bytes(varint) + data
+
+
+def _error_detail_proto(error: CalloutError) -> str:
+    # zitadel.v1.ErrorDetail{string id = 1; string message = 2;}, unpadded base64 as connect-go sends.
+    raw = _proto_string(1, error.message_id) + _proto_string(2, error.detail)
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+def connect_error_body(error: CalloutError) -> dict[str, Any]:
+    """The Connect unary error body."""
+    return {
+        "code": error.kind.connect_code,
+        "message": error.message,
+        "details": [
+            {
+                "type": "zitadel.v1.ErrorDetail",
+                "value": _error_detail_proto(error),
+                "debug": {"id": error.message_id, "message": error.detail},
+            }
+        ],
+    }
+
+
+def rest_error_body(error: CalloutError) -> dict[str, Any]:
+    """The grpc-gateway (google.rpc.Status) error body."""
+    return {
+        "code": error.kind.grpc_code,
+        "message": error.message,
+        "details": [
+            {"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": error.message_id, "message": error.detail}
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Request decoding and response encoding per RPC, in protojson shape."""

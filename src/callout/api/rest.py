@@ -1,0 +1,74 @@
+"""REST in the grpc-gateway mapping (``/v2/actions/...``), google.rpc.Status error shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from callout.api.action_service import V2_SERVICE, V2BETA_SERVICE
+from callout.api.errors import rest_error_body
+from callout.api.rpc import Rpc, RpcRegistry
+from callout.api.transport import ApiState, Transport, handle_rpc, read_json_object
+
+REST = Transport("rest", rest_error_body)
+
+
+@dataclass(frozen=True)
+class RestRoute:
+    """One grpc-gateway binding: HTTP method and path template onto an RPC."""
+
+    method: str
+    path: str
+    rpc_name: str
+    has_body: bool
+
+
+# Order matters: ".../targets/search" must be matched before ".../targets/{id}".
+_TARGET_ROUTES = (
+    RestRoute("POST", "/actions/targets", "CreateTarget", True),
+    RestRoute("POST", "/actions/targets/search", "ListTargets", True),
+    RestRoute("POST", "/actions/targets/{id}", "UpdateTarget", True),
+    RestRoute("DELETE", "/actions/targets/{id}", "DeleteTarget", False),
+    RestRoute("GET", "/actions/targets/{id}", "GetTarget", False),
+)
+_PREFIXES = {"/v2": V2_SERVICE, "/v2beta": V2BETA_SERVICE}
+
+
+def _body_reader(route: RestRoute) -> Any:
+    async def read(request: Request) -> dict[str, Any]:
+        state: ApiState = request.app.state.api
+        body = await read_json_object(request, state.max_body_bytes) if route.has_body else {}
+        # Path parameters win over body fields, as in grpc-gateway.
+        return {**body, **request.path_params}
+
+    return read
+
+
+def _endpoint(route: RestRoute, rpc: Rpc) -> Any:
+    reader = _body_reader(route)
+
+    async def rest_endpoint(request: Request) -> Response:
+        return await handle_rpc(request, rpc, REST, reader)
+
+    return rest_endpoint
+
+
+def mount_rest(app: FastAPI, registry: RpcRegistry) -> None:
+    """Add the REST bindings of every service version that is registered."""
+    for prefix, service in _PREFIXES.items():
+        for route in _TARGET_ROUTES:
+            rpc = registry.find(f"/{service}/{route.rpc_name}")
+            if rpc is None:
+                continue
+            app.add_api_route(
+                prefix + route.path,
+                _endpoint(route, rpc),
+                methods=[route.method],
+                name=f"rest:{prefix}:{route.rpc_name}",
+                tags=[f"rest {prefix}"],
+                summary=route.rpc_name,
+            )

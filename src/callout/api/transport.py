@@ -1,0 +1,92 @@
+"""What both transports share: reading a bounded JSON body, running an RPC, rendering its outcome."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from callout.api.metrics import ApiMetrics
+from callout.api.rpc import Rpc, invoke
+from callout.errors import CalloutError, Internal, InvalidArgument, ResourceExhausted
+from callout.services.auth import authenticate
+from callout.services.context import ServiceContext
+
+log = structlog.get_logger("callout.api")
+ErrorRenderer = Callable[[CalloutError], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Transport:
+    """A wire format: its name for metrics and how it renders errors."""
+
+    name: str
+    render_error: ErrorRenderer
+
+
+@dataclass(frozen=True)
+class ApiState:
+    """Per-application state the endpoints reach through ``request.app.state.api``."""
+
+    context: ServiceContext
+    metrics: ApiMetrics
+    max_body_bytes: int
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    """Read the body (at most ``limit`` bytes) as a JSON object; an empty body is ``{}``."""
+    raw = await _read_bounded(request, limit)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidArgument("Errors.Request.MalformedJSON", f"the body is not valid JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise InvalidArgument("Errors.Request.MalformedJSON", "the body must be a JSON object")
+    return body
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ResourceExhausted("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ResourceExhausted("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def handle_rpc(
+    request: Request, rpc: Rpc, transport: Transport, body_reader: Callable[[Request], Any]
+) -> Response:
+    """Authenticate, run the RPC and render its response or error; never lets an exception escape."""
+    state: ApiState = request.app.state.api
+    started = time.perf_counter()
+    code = "ok"
+    try:
+        principal = await authenticate(state.context, request.headers.get("authorization"))
+        result = await invoke(rpc, state.context, principal, lambda: body_reader(request))
+        return JSONResponse(result)
+    except CalloutError as error:
+        code = error.kind.connect_code
+        return JSONResponse(transport.render_error(error), status_code=error.kind.http_status)
+    except Exception:  # the client gets a generic error, the log gets the trace
+        log.exception("rpc.failed", rpc=rpc.full_method)
+        code = "internal"
+        internal = Internal("Errors.Internal", "an unexpected error occurred")
+        return JSONResponse(transport.render_error(internal), status_code=500)
+    finally:
+        elapsed = time.perf_counter() - started
+        state.metrics.observe(rpc.full_method, transport.name, code, elapsed)
+        log.info("rpc", rpc=rpc.full_method, transport=transport.name, code=code, ms=round(elapsed * 1000, 2))

@@ -1,0 +1,174 @@
+"""The ``callout`` command: serve the API, migrate, administer instances and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from callout.domain.auth import Role
+from callout.errors import CalloutError
+from callout.logs import configure_logging
+from callout.services import instances as admin
+from callout.services.context import ServiceContext
+from callout.services.runtime import open_context
+from callout.settings import Settings
+from callout.storage.database import redact_url
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+log = structlog.get_logger("callout")
+
+
+def storage_options(command: _F) -> _F:
+    """Options every command needs to find its data (each also read from CALLOUT_* variables)."""
+    command = click.option(
+        "--database-url", help="SQLAlchemy URL; default SQLite in the data dir (env CALLOUT_DATABASE_URL)."
+    )(command)
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Directory for the SQLite database, master key and admin token (env CALLOUT_DATA_DIR).",
+    )(command)
+
+
+def _settings(**given: Any) -> Settings:
+    # Only options actually given override the environment and the defaults.
+    return Settings(**{key: value for key, value in given.items() if value is not None})
+
+
+def _run_with_context(settings: Settings, action: Callable[[ServiceContext], Coroutine[Any, Any, Any]]) -> Any:
+    async def run() -> Any:
+        context = await open_context(settings)
+        try:
+            return await action(context)
+        finally:
+            await context.database.close()
+
+    try:
+        return asyncio.run(run())
+    except CalloutError as error:
+        raise click.ClickException(error.message) from error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="callout")
+def main() -> None:
+    """callout: ZITADEL-compatible Actions (targets, executions, signed calls)."""
+
+
+@main.command()
+@storage_options
+@click.option("--host", help="Interface to listen on; default 127.0.0.1 (env CALLOUT_HOST).")
+@click.option("--port", type=int, help="Port to listen on; default 8080 (env CALLOUT_PORT).")
+@click.option("--dev", is_flag=True, default=None, help="Development mode (env CALLOUT_DEV).")
+def serve(**options: Any) -> None:
+    """Serve the API; the first start creates the default instance and its admin token file."""
+    settings = _settings(**options)
+    configure_logging(settings.log_format, settings.log_level)
+    from callout.server import run_server
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_server(settings))
+
+
+@main.command()
+@storage_options
+def migrate(**options: Any) -> None:
+    """Apply pending database migrations and exit."""
+    settings = _settings(**options)
+    _run_with_context(settings, _noop)
+    click.echo(f"database at {redact_url(settings.resolved_database_url)} is up to date", err=True)
+
+
+async def _noop(_context: ServiceContext) -> None:
+    return None
+
+
+@main.group()
+def instances() -> None:
+    """Create and list instances (tenants), switch their features."""
+
+
+@instances.command("create")
+@storage_options
+@click.option("--name", required=True, help="A display name for the instance.")
+def create_instance(name: str, **options: Any) -> None:
+    """Create an instance with a default organization; prints its id."""
+    instance = _run_with_context(_settings(**options), lambda ctx: admin.create_instance(ctx, name))
+    click.echo(instance.id)
+
+
+@instances.command("list")
+@storage_options
+def list_instances(**options: Any) -> None:
+    """List every instance."""
+    found = _run_with_context(_settings(**options), admin.list_instances)
+    table = Table("id", "name", "default org", "created", "features")
+    for instance in found:
+        features = ", ".join(f"{k}={'on' if v else 'off'}" for k, v in sorted(instance.features.items()))
+        table.add_row(instance.id, instance.name, instance.default_org_id, instance.creation_date.isoformat(), features)
+    Console().print(table)
+
+
+@instances.command("set-feature")
+@storage_options
+@click.argument("instance_id")
+@click.argument("feature", type=click.Choice(["actions"]))
+@click.argument("state", type=click.Choice(["on", "off"]))
+def set_feature(instance_id: str, feature: str, state: str, **options: Any) -> None:
+    """Switch a feature of an instance on or off."""
+    _run_with_context(_settings(**options), lambda ctx: admin.set_feature(ctx, instance_id, feature, state == "on"))
+    click.echo(f"{feature} is {state} for instance {instance_id}", err=True)
+
+
+@main.group()
+def tokens() -> None:
+    """Create, list and revoke personal access tokens."""
+
+
+@tokens.command("create")
+@storage_options
+@click.option("--instance", "instance_id", required=True, help="The instance the token acts in.")
+@click.option("--role", type=click.Choice([role.value for role in Role]), default="IAM_OWNER", show_default=True)
+def create_token(instance_id: str, role: str, **options: Any) -> None:
+    """Create a token; prints the token (only now, it is stored hashed) on stdout."""
+    record, token = _run_with_context(
+        _settings(**options), lambda ctx: admin.create_token(ctx, instance_id, Role(role))
+    )
+    click.echo(f"token id {record.id} (role {record.role.value}, instance {record.instance_id})", err=True)
+    click.echo(token)
+
+
+@tokens.command("list")
+@storage_options
+@click.option("--instance", "instance_id", help="Only the tokens of this instance.")
+def list_tokens(instance_id: str | None, **options: Any) -> None:
+    """List tokens (their ids and roles, never the secrets)."""
+    found = _run_with_context(_settings(**options), lambda ctx: admin.list_tokens(ctx, instance_id))
+    table = Table("id", "instance", "role", "created", "revoked")
+    for record in found:
+        table.add_row(
+            record.id, record.instance_id, record.role.value, record.creation_date.isoformat(), str(record.revoked)
+        )
+    Console().print(table)
+
+
+@tokens.command("revoke")
+@storage_options
+@click.argument("token_id")
+def revoke_token(token_id: str, **options: Any) -> None:
+    """Revoke a token by its id."""
+    _run_with_context(_settings(**options), lambda ctx: admin.revoke_token(ctx, token_id))
+    click.echo(f"token {token_id} revoked", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

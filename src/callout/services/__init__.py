@@ -1,0 +1,1 @@
+"""Use cases shared by every transport: authentication, authorization, validation, writes with events."""

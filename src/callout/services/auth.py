@@ -1,0 +1,42 @@
+"""Authentication of bearer tokens and the authorization checks every RPC makes."""
+
+from __future__ import annotations
+
+from callout.domain.auth import Permission, Principal
+from callout.domain.instances import hash_token
+from callout.errors import FailedPrecondition, PermissionDenied, Unauthenticated
+from callout.services.context import ServiceContext
+from callout.storage import instances as instance_store
+
+
+async def authenticate(context: ServiceContext, authorization: str | None) -> Principal:
+    """Resolve an ``Authorization: Bearer <token>`` header to the calling principal."""
+    token = _bearer_token(authorization)
+    async with context.database.read() as conn:
+        record = await instance_store.find_token_by_hash(conn, hash_token(token))
+        instance = None if record is None else await instance_store.find_instance(conn, record.instance_id)
+    if record is None or record.revoked or instance is None:
+        raise Unauthenticated("Errors.Token.Invalid", "the token is unknown or revoked")
+    return Principal(
+        user_id=record.user_id,
+        instance_id=record.instance_id,
+        org_id=record.org_id,
+        role=record.role,
+        token_id=record.id,
+        actions_enabled=instance.feature_enabled("actions"),
+    )
+
+
+def _bearer_token(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Errors.Token.Missing", "send Authorization: Bearer <token>")
+    return token.strip()
+
+
+def authorize(principal: Principal, permission: Permission) -> None:
+    """Raise unless the principal may use an Action RPC needing this permission."""
+    if not principal.has(permission):
+        raise PermissionDenied("Errors.Permission.Denied", f"missing permission {permission.value}")
+    if not principal.actions_enabled:
+        raise FailedPrecondition("Errors.Action.NotEnabled", "the actions feature is disabled")

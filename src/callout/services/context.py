@@ -1,0 +1,18 @@
+"""What every use case needs: the database, the clock and the secret box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from callout.domain.clock import Clock, SystemClock
+from callout.services.secrets import SecretBox
+from callout.storage.database import Database
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """The dependencies shared by the services of one process."""
+
+    database: Database
+    secret_box: SecretBox
+    clock: Clock = field(default_factory=SystemClock)

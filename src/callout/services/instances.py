@@ -1,0 +1,92 @@
+"""Instance and token administration, and the first-start bootstrap."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from callout.domain.auth import Role
+from callout.domain.ids import new_id
+from callout.domain.instances import FEATURES, Instance, TokenRecord, generate_token, hash_token
+from callout.errors import InvalidArgument, NotFound
+from callout.services.context import ServiceContext
+from callout.services.secrets import write_private_file
+from callout.storage import instances as store
+
+ADMIN_PAT_FILE = "admin.pat"
+DEFAULT_INSTANCE_NAME = "default"
+
+
+async def create_instance(context: ServiceContext, name: str) -> Instance:
+    """Create an instance with its default organization."""
+    if not name.strip() or len(name) > 200:
+        raise InvalidArgument("Errors.Instance.Invalid", "name must be 1 to 200 characters")
+    instance = Instance(id=new_id(), name=name, default_org_id=new_id(), creation_date=context.clock.now())
+    async with context.database.transaction() as conn:
+        await store.insert_instance(conn, instance, org_name=name)
+    return instance
+
+
+async def list_instances(context: ServiceContext) -> list[Instance]:
+    """Return every instance."""
+    async with context.database.read() as conn:
+        return await store.list_instances(conn)
+
+
+async def set_feature(context: ServiceContext, instance_id: str, feature: str, enabled: bool) -> Instance:
+    """Switch one instance feature on or off."""
+    if feature not in FEATURES:
+        raise InvalidArgument("Errors.Feature.Unknown", f"known features: {', '.join(sorted(FEATURES))}")
+    async with context.database.transaction() as conn:
+        instance = await store.find_instance(conn, instance_id)
+        if instance is None:
+            raise NotFound("Errors.Instance.NotFound", instance_id)
+        features = {**instance.features, feature: enabled}
+        await store.set_features(conn, instance_id, features)
+    return replace(instance, features=features)
+
+
+async def create_token(context: ServiceContext, instance_id: str, role: Role) -> tuple[TokenRecord, str]:
+    """Create a personal access token for a new user of the instance; return it with its secret."""
+    token = generate_token()
+    async with context.database.transaction() as conn:
+        instance = await store.find_instance(conn, instance_id)
+        if instance is None:
+            raise NotFound("Errors.Instance.NotFound", instance_id)
+        record = TokenRecord(
+            id=new_id(),
+            instance_id=instance_id,
+            org_id=instance.default_org_id,
+            user_id=new_id(),
+            role=role,
+            creation_date=context.clock.now(),
+        )
+        await store.insert_token(conn, record, hash_token(token))
+    return record, token
+
+
+async def list_tokens(context: ServiceContext, instance_id: str | None) -> list[TokenRecord]:
+    """Return the tokens' metadata, never their secrets."""
+    async with context.database.read() as conn:
+        return await store.list_tokens(conn, instance_id)
+
+
+async def revoke_token(context: ServiceContext, token_id: str) -> None:
+    """Revoke a token by id; unknown or already revoked ids are NotFound."""
+    async with context.database.transaction() as conn:
+        if not await store.revoke_token(conn, token_id, context.clock.now()):
+            raise NotFound("Errors.Token.NotFound", token_id)
+
+
+async def bootstrap(context: ServiceContext, data_dir: Path) -> Path | None:
+    """On the very first start create the default instance and its owner's token file.
+
+    Returns the token file's path when it was written, None when the instance already existed.
+    """
+    if await list_instances(context):
+        return None
+    instance = await create_instance(context, DEFAULT_INSTANCE_NAME)
+    _, token = await create_token(context, instance.id, Role.IAM_OWNER)
+    path = data_dir / ADMIN_PAT_FILE
+    write_private_file(path, token + "\n")
+    return path

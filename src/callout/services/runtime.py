@@ -1,0 +1,20 @@
+"""Opening a process's services from settings: data directory, database, migrations, master key."""
+
+from __future__ import annotations
+
+from callout.services.context import ServiceContext
+from callout.services.secrets import SecretBox, load_or_create_master_key
+from callout.settings import Settings
+from callout.storage.database import Database
+from callout.storage.migrations import upgrade_to_head
+
+
+async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceContext:
+    """Create the data directory, connect, apply migrations and load (or create) the master key."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    configured = settings.master_key.get_secret_value() if settings.master_key else None
+    secret_box = SecretBox(load_or_create_master_key(settings.data_dir, configured))
+    database = Database(settings.resolved_database_url)
+    if migrate:
+        await upgrade_to_head(database)
+    return ServiceContext(database=database, secret_box=secret_box)

@@ -1,0 +1,172 @@
+"""Target use cases: create, update (with key rotation), delete, get and list (SPEC §2, §9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from callout.domain import targets as rules
+from callout.domain.auth import Principal
+from callout.domain.events import NewEvent
+from callout.domain.ids import new_id
+from callout.domain.queries import Page, TargetQuery
+from callout.domain.targets import Target, TargetChanges, TargetSpec
+from callout.errors import InvalidArgument, NotFound
+from callout.services.context import ServiceContext
+from callout.storage import events as event_store
+from callout.storage import targets as store
+from callout.storage.database import Connection
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What UpdateTarget reports: the change date and, after a rotation only, the new key."""
+
+    change_date: datetime
+    signing_key: str | None = None
+
+
+async def create_target(
+    context: ServiceContext, principal: Principal, spec: TargetSpec, max_endpoint_length: int = 2048
+) -> tuple[Target, str]:
+    """Validate and store a new target with a fresh signing key; return both."""
+    rules.validate_spec(spec, max_endpoint_length)
+    assert spec.timeout is not None  # validate_spec guarantees it
+    now = context.clock.now()
+    target = Target(
+        id=new_id(),
+        instance_id=principal.instance_id,
+        name=spec.name,
+        target_type=spec.target_type,
+        interrupt_on_error=spec.interrupt_on_error and spec.target_type is not rules.TargetType.ASYNC,
+        timeout=spec.timeout,
+        endpoint=spec.endpoint,
+        payload_type=spec.payload_type,
+        creation_date=now,
+        change_date=now,
+    )
+    signing_key = rules.generate_signing_key()
+    async with context.database.transaction() as conn:
+        await store.insert_target(conn, target)
+        await _store_signing_key(context, conn, target, signing_key, now)
+        await _record(conn, principal, target, "target.added", rules.target_event_payload(target), now)
+    return target, signing_key
+
+
+async def update_target(
+    context: ServiceContext,
+    principal: Principal,
+    target_id: str,
+    changes: TargetChanges,
+    max_endpoint_length: int = 2048,
+) -> UpdateResult:
+    """Apply the changes; unchanged input succeeds with the previous change date and no event."""
+    _validate_changes(changes, max_endpoint_length)
+    now = context.clock.now()
+    async with context.database.transaction() as conn:
+        current = await store.find_target(conn, principal.instance_id, target_id)
+        if current is None:
+            raise NotFound("Errors.Target.NotFound", "no target with this id")
+        updated = rules.apply_changes(current, changes)
+        difference = rules.changed_fields(current, updated)
+        rotation = changes.expiration_signing_key
+        if not difference and rotation is None:
+            return UpdateResult(current.change_date)
+        updated = replace(updated, change_date=now)
+        await store.update_target(conn, updated)
+        new_key = await _rotate_key(context, conn, updated, rotation, now)
+        if new_key is not None:
+            difference["signingKeyRotated"] = True
+        await _record(conn, principal, updated, "target.changed", difference, now)
+    return UpdateResult(now, new_key)
+
+
+async def delete_target(context: ServiceContext, principal: Principal, target_id: str) -> datetime | None:
+    """Delete a target; unknown ids succeed without a date, repeated deletes report the first date."""
+    now = context.clock.now()
+    async with context.database.transaction() as conn:
+        target = await store.find_target(conn, principal.instance_id, target_id, include_deleted=True)
+        if target is None:
+            return None
+        if target.deletion_date is not None:
+            return target.deletion_date
+        await store.mark_target_deleted(conn, target, now)
+        await _record(conn, principal, target, "target.removed", {"name": target.name}, now)
+    return now
+
+
+async def get_target(context: ServiceContext, principal: Principal, target_id: str) -> Target:
+    """Return one live target of the caller's instance."""
+    async with context.database.read() as conn:
+        target = await store.find_target(conn, principal.instance_id, target_id)
+    if target is None:
+        raise NotFound("Errors.Target.NotFound", "no target with this id")
+    return target
+
+
+async def list_targets(context: ServiceContext, principal: Principal, query: TargetQuery) -> Page[Target]:
+    """Return one page of the caller's instance's targets."""
+    query.pagination.applied_limit  # noqa: B018 - raises LimitExceeded before touching the database
+    async with context.database.read() as conn:
+        return await store.list_targets(conn, principal.instance_id, query)
+
+
+async def valid_signing_keys(context: ServiceContext, target: Target) -> list[str]:
+    """Return the decrypted keys a call to this target is signed with, newest first."""
+    async with context.database.read() as conn:
+        sealed = await store.valid_signing_secrets(conn, target.id, context.clock.now())
+    return [context.secret_box.decrypt(value) for value in sealed]
+
+
+def _validate_changes(changes: TargetChanges, max_endpoint_length: int) -> None:
+    if changes.name is not None:
+        rules.validate_name(changes.name)
+    if changes.timeout is not None:
+        rules.validate_timeout(changes.timeout)
+    if changes.endpoint is not None:
+        rules.validate_endpoint(changes.endpoint, max_endpoint_length)
+    if changes.expiration_signing_key is not None and changes.expiration_signing_key < timedelta(0):
+        raise InvalidArgument("Errors.Target.Invalid", "expirationSigningKey must not be negative")
+
+
+async def _rotate_key(
+    context: ServiceContext,
+    conn: Connection,
+    target: Target,
+    grace: timedelta | None,
+    now: datetime,
+) -> str | None:
+    # SPEC §9: unlike ZITADEL, a positive grace keeps the old key valid (and signing) that long.
+    if grace is None:
+        return None
+    await store.expire_signing_keys(conn, target.id, now + grace)
+    key = rules.generate_signing_key()
+    await _store_signing_key(context, conn, target, key, now)
+    return key
+
+
+async def _store_signing_key(
+    context: ServiceContext, conn: Connection, target: Target, key: str, now: datetime
+) -> None:
+    await store.insert_signing_key(conn, new_id(), target, context.secret_box.encrypt(key), now)
+
+
+async def _record(
+    conn: Connection,
+    principal: Principal,
+    target: Target,
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    event = NewEvent(
+        instance_id=target.instance_id,
+        aggregate_type="target",
+        aggregate_id=target.id,
+        event_type=event_type,
+        creator=principal.user_id,
+        resource_owner=target.instance_id,
+        payload=payload,
+    )
+    await event_store.append_event(conn, event, now)

@@ -1,0 +1,1 @@
+"""Persistence: schema, database access and repositories returning domain values (SQLite | PostgreSQL)."""

@@ -1,0 +1,88 @@
+"""Database access: one async engine, read connections and serialised write transactions.
+
+SQLite runs in WAL mode and takes its write lock up front (``BEGIN IMMEDIATE``) so that two writers
+never deadlock upgrading a read lock; an in-process lock keeps this process's writers in line too.
+PostgreSQL goes through SQLAlchemy's connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from callout.errors import Unavailable
+
+# The connection type services pass around without importing SQLAlchemy themselves.
+Connection = AsyncConnection
+
+
+def redact_url(url: str) -> str:
+    """The database URL with any password hidden, for logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    """The process's handle on the database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """Yield a connection for queries; its implicit transaction is rolled back afterwards."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """Yield a connection inside a write transaction committed on success."""
+        async with self._write_lock, self.engine.connect() as conn:
+            conn = await conn.execution_options(callout_immediate=True)
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> None:
+        """Raise Unavailable unless the database answers a trivial query."""
+        try:
+            async with self.read() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as error:  # any driver error means "not ready"
+            raise Unavailable("Errors.Database.Unavailable", type(error).__name__) from error
+
+    async def close(self) -> None:
+        """Release every pooled connection."""
+        await self.engine.dispose()
+
+
+def _create_engine(url: str, is_sqlite: bool) -> AsyncEngine:
+    if not is_sqlite:
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+    sa.event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    sa.event.listen(engine.sync_engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when transactions begin (SQLAlchemy's pysqlite recipe).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_sqlite(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("callout_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

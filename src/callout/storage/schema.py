@@ -1,0 +1,104 @@
+"""The relational schema, described once with SQLAlchemy Core; migrations must produce exactly this.
+
+Timestamps are integer microseconds since the epoch (UTC) so that SQLite and PostgreSQL store,
+compare and sort them identically.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("default_org_id", sa.String(64), nullable=False),
+    sa.Column("features", sa.JSON(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+)
+
+orgs = sa.Table(
+    "orgs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), sa.ForeignKey("instances.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), sa.ForeignKey("instances.id"), nullable=False),
+    sa.Column("org_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+)
+
+targets = sa.Table(
+    "targets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), sa.ForeignKey("instances.id"), nullable=False),
+    sa.Column("name", sa.String(1000), nullable=False),
+    sa.Column("name_lower", sa.String(1000), nullable=False),
+    sa.Column("target_type", sa.SmallInteger(), nullable=False),
+    sa.Column("interrupt_on_error", sa.Boolean(), nullable=False),
+    sa.Column("timeout_us", sa.BigInteger(), nullable=False),
+    sa.Column("endpoint", sa.String(2048), nullable=False),
+    sa.Column("payload_type", sa.SmallInteger(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("changed_at", sa.BigInteger(), nullable=False),
+    sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+)
+
+# Names are unique per instance, case-insensitively, among targets that still exist.
+sa.Index(
+    "ux_targets_instance_name",
+    targets.c.instance_id,
+    targets.c.name_lower,
+    unique=True,
+    sqlite_where=targets.c.deleted_at.is_(None),
+    postgresql_where=targets.c.deleted_at.is_(None),
+)
+sa.Index("ix_targets_instance_created", targets.c.instance_id, targets.c.created_at)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("target_id", sa.String(64), sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("secret", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("expires_at", sa.BigInteger(), nullable=True),
+)
+sa.Index("ix_signing_keys_target", signing_keys.c.target_id)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("aggregate_type", sa.String(100), nullable=False),
+    sa.Column("aggregate_id", sa.String(200), nullable=False),
+    sa.Column("sequence", sa.BigInteger(), nullable=False),
+    sa.Column("event_type", sa.String(200), nullable=False),
+    sa.Column("creator", sa.String(64), nullable=False),
+    sa.Column("resource_owner", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    sa.UniqueConstraint(
+        "instance_id", "aggregate_type", "aggregate_id", "sequence", name="ux_events_aggregate_sequence"
+    ),
+)

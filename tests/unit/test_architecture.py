@@ -1,0 +1,58 @@
+"""The layering rules of ARCHITECTURE.md, checked by walking every import of the package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "callout"
+LAYERS = ["domain", "storage", "services", "api"]
+# Which third-party packages each layer may import: only storage talks SQL, only api the web framework.
+OWNERS = {"sqlalchemy": {"storage"}, "alembic": {"storage"}, "fastapi": {"api"}, "starlette": {"api"}}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _layer_files(layer: str) -> list[Path]:
+    return sorted((PACKAGE / layer).rglob("*.py"))
+
+
+class TestLayering:
+    @pytest.mark.parametrize("layer", LAYERS)
+    def test_layer_imports_only_layers_below_it(self, layer: str) -> None:
+        """A layer never imports a layer above it (api → services → storage → domain)."""
+        above = {f"callout.{name}" for name in LAYERS[LAYERS.index(layer) + 1 :]}
+        offenders = {
+            f"{path.relative_to(PACKAGE)}: {name}"
+            for path in _layer_files(layer)
+            for name in _imports(path)
+            if any(name == module or name.startswith(module + ".") for module in above)
+        }
+        assert not offenders
+
+    @pytest.mark.parametrize("library", sorted(OWNERS))
+    def test_third_party_library_is_imported_only_by_its_layer(self, library: str) -> None:
+        """SQLAlchemy and Alembic stay in storage, FastAPI and Starlette in api."""
+        offenders = {
+            str(path.relative_to(PACKAGE))
+            for path in PACKAGE.rglob("*.py")
+            if path.relative_to(PACKAGE).parts[0] not in OWNERS[library]
+            and any(name == library or name.startswith(library + ".") for name in _imports(path))
+        }
+        assert not offenders
+
+    def test_domain_performs_no_io(self) -> None:
+        """The domain layer imports no database, network or web library."""
+        forbidden = {"sqlalchemy", "fastapi", "starlette", "aiohttp", "httpx", "psycopg", "aiosqlite", "uvicorn"}
+        imported = {name.split(".")[0] for path in _layer_files("domain") for name in _imports(path)}
+        assert not imported & forbidden
