@@ -9,8 +9,10 @@ cd "$root"
 bash scripts/bootstrap.sh requirements-dev.lock
 bin="$root/.venv/bin"
 echo "== ruff" >&2
-"$bin/ruff" check src tests bench
-"$bin/ruff" format --check src tests bench
+lint_paths=(src tests)
+[ -d bench ] && lint_paths+=(bench)
+"$bin/ruff" check "${lint_paths[@]}"
+"$bin/ruff" format --check "${lint_paths[@]}"
 echo "== mypy --strict" >&2
 "$bin/mypy" src
 echo "== pytest" >&2

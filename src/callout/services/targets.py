@@ -65,7 +65,7 @@ async def update_target(
     _validate_changes(changes, max_endpoint_length)
     now = context.clock.now()
     async with context.database.transaction() as conn:
-        current = await store.find_target(conn, principal.instance_id, target_id)
+        current = await store.find_target(conn, principal.instance_id, target_id, for_update=True)
         if current is None:
             raise NotFound("Errors.Target.NotFound", "no target with this id")
         updated = rules.apply_changes(current, changes)
@@ -86,7 +86,7 @@ async def delete_target(context: ServiceContext, principal: Principal, target_id
     """Delete a target; unknown ids succeed without a date, repeated deletes report the first date."""
     now = context.clock.now()
     async with context.database.transaction() as conn:
-        target = await store.find_target(conn, principal.instance_id, target_id, include_deleted=True)
+        target = await store.find_target(conn, principal.instance_id, target_id, include_deleted=True, for_update=True)
         if target is None:
             return None
         if target.deletion_date is not None:

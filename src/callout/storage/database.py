@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,28 +39,45 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection for queries; its implicit transaction is rolled back afterwards."""
-        async with self.engine.connect() as conn:
-            yield conn
+        with _unavailable_on_connection_errors():
+            async with self.engine.connect() as conn:
+                yield conn
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection inside a write transaction committed on success."""
-        async with self._write_lock, self.engine.connect() as conn:
-            conn = await conn.execution_options(callout_immediate=True)
-            async with conn.begin():
-                yield conn
+        with _unavailable_on_connection_errors():
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(callout_immediate=True)
+                async with conn.begin():
+                    yield conn
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers a trivial query."""
         try:
             async with self.read() as conn:
                 await conn.execute(sa.text("SELECT 1"))
-        except Exception as error:  # any driver error means "not ready"
+        except Unavailable:
+            raise
+        except Exception as error:  # any other driver error means "not ready" too
             raise Unavailable("Errors.Database.Unavailable", type(error).__name__) from error
 
     async def close(self) -> None:
         """Release every pooled connection."""
         await self.engine.dispose()
+
+
+@contextlib.contextmanager
+def _unavailable_on_connection_errors() -> Iterator[None]:
+    # A lost or refused connection is the database being unavailable, not a bug: answer 503.
+    try:
+        yield
+    except sa.exc.OperationalError as error:
+        raise Unavailable("Errors.Database.Unavailable", "the database cannot be reached") from error
+    except sa.exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise Unavailable("Errors.Database.Unavailable", "the database connection was lost") from error
+        raise
 
 
 def _create_engine(url: str, is_sqlite: bool) -> AsyncEngine:

@@ -74,7 +74,7 @@ async def ensure_name_free(conn: AsyncConnection, target: Target) -> None:
 async def insert_target(conn: AsyncConnection, target: Target) -> None:
     """Store a new target; a taken name is AlreadyExists."""
     await ensure_name_free(conn, target)
-    await conn.execute(targets.insert().values(_to_row(target)))
+    await _execute_guarding_name(conn, targets.insert().values(_to_row(target)))
 
 
 async def update_target(conn: AsyncConnection, target: Target) -> None:
@@ -82,7 +82,18 @@ async def update_target(conn: AsyncConnection, target: Target) -> None:
     await ensure_name_free(conn, target)
     row = _to_row(target)
     del row["created_at"]
-    await conn.execute(targets.update().where(targets.c.id == target.id).values(row))
+    await _execute_guarding_name(conn, targets.update().where(targets.c.id == target.id).values(row))
+
+
+async def _execute_guarding_name(conn: AsyncConnection, statement: sa.Executable) -> None:
+    # The pre-check above gives the common case a clear error; this covers two writers racing on
+    # PostgreSQL, where only the unique index sees both.
+    try:
+        await conn.execute(statement)
+    except sa.exc.IntegrityError as error:
+        if "ux_targets_instance_name" in str(error.orig) or "name_lower" in str(error.orig):
+            raise AlreadyExists("Errors.Target.AlreadyExists", "a target with this name exists") from error
+        raise
 
 
 async def mark_target_deleted(conn: AsyncConnection, target: Target, when: datetime) -> None:
@@ -91,12 +102,21 @@ async def mark_target_deleted(conn: AsyncConnection, target: Target, when: datet
 
 
 async def find_target(
-    conn: AsyncConnection, instance_id: str, target_id: str, *, include_deleted: bool = False
+    conn: AsyncConnection,
+    instance_id: str,
+    target_id: str,
+    *,
+    include_deleted: bool = False,
+    for_update: bool = False,
 ) -> Target | None:
-    """Return the instance's target with this id, or None."""
+    """Return the instance's target with this id, or None; ``for_update`` locks its row until commit."""
     query = sa.select(targets).where(targets.c.instance_id == instance_id, targets.c.id == target_id)
     if not include_deleted:
         query = query.where(targets.c.deleted_at.is_(None))
+    if for_update:
+        # Serialises writers of one target on PostgreSQL so event sequences never collide
+        # (SQLite ignores it: BEGIN IMMEDIATE already serialises every writer).
+        query = query.with_for_update()
     row = (await conn.execute(query)).first()
     return None if row is None else _from_row(row)
 
