@@ -24,8 +24,13 @@ class Instance:
     features: dict[str, bool] = field(default_factory=dict)
 
     def feature_enabled(self, name: str) -> bool:
-        """Features are on unless switched off explicitly."""
-        return self.features.get(name, True)
+        """Tell whether the named feature is on for this instance."""
+        return is_feature_enabled(self.features, name)
+
+
+def is_feature_enabled(features: dict[str, bool], name: str) -> bool:
+    """Features are on unless switched off explicitly."""
+    return features.get(name, True)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ _T = TypeVar("_T")
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Offsets arrive as uint64 but databases take signed 64-bit; no result set is anywhere near this.
+MAX_OFFSET = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,11 @@ class Pagination:
         if self.limit > MAX_LIMIT:
             raise InvalidArgument("Errors.Query.LimitExceeded", f"limit must be at most {MAX_LIMIT}")
         return self.limit or DEFAULT_LIMIT
+
+    @property
+    def applied_offset(self) -> int:
+        """The offset, capped so that the database can represent it (past the end is empty anyway)."""
+        return min(self.offset, MAX_OFFSET)
 
 
 class TextFilterMethod(enum.IntEnum):

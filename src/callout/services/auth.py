@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callout.domain.auth import Permission, Principal
-from callout.domain.instances import hash_token
+from callout.domain.instances import hash_token, is_feature_enabled
 from callout.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from callout.services.context import ServiceContext
 from callout.storage import instances as instance_store
@@ -13,17 +13,17 @@ async def authenticate(context: ServiceContext, authorization: str | None) -> Pr
     """Resolve an ``Authorization: Bearer <token>`` header to the calling principal."""
     token = _bearer_token(authorization)
     async with context.database.read() as conn:
-        record = await instance_store.find_token_by_hash(conn, hash_token(token))
-        instance = None if record is None else await instance_store.find_instance(conn, record.instance_id)
-    if record is None or record.revoked or instance is None:
+        found = await instance_store.find_live_token_with_features(conn, hash_token(token))
+    if found is None:
         raise Unauthenticated("Errors.Token.Invalid", "the token is unknown or revoked")
+    record, features = found
     return Principal(
         user_id=record.user_id,
         instance_id=record.instance_id,
         org_id=record.org_id,
         role=record.role,
         token_id=record.id,
-        actions_enabled=instance.feature_enabled("actions"),
+        actions_enabled=is_feature_enabled(features, "actions"),
     )
 
 

@@ -85,10 +85,17 @@ def _token_from_row(row: sa.Row[Any]) -> TokenRecord:
     )
 
 
-async def find_token_by_hash(conn: AsyncConnection, token_hash: str) -> TokenRecord | None:
-    """Return the token with this hash, revoked or not, or None."""
-    row = (await conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash))).first()
-    return None if row is None else _token_from_row(row)
+async def find_live_token_with_features(
+    conn: AsyncConnection, token_hash: str
+) -> tuple[TokenRecord, dict[str, bool]] | None:
+    """Return an unrevoked token and its instance's features in one query, or None."""
+    query = (
+        sa.select(tokens, instances.c.features)
+        .join(instances, instances.c.id == tokens.c.instance_id)
+        .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else (_token_from_row(row), dict(row.features or {}))
 
 
 async def list_tokens(conn: AsyncConnection, instance_id: str | None = None) -> list[TokenRecord]:

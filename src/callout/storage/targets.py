@@ -131,7 +131,7 @@ async def list_targets(conn: AsyncConnection, instance_id: str, query: TargetQue
     column = _SORT_COLUMNS[query.sort]
     order = [column.asc(), targets.c.id.asc()] if query.pagination.asc else [column.desc(), targets.c.id.desc()]
     select = sa.select(targets).where(*conditions).order_by(*order)
-    rows = await conn.execute(select.offset(query.pagination.offset).limit(limit))
+    rows = await conn.execute(select.offset(query.pagination.applied_offset).limit(limit))
     return Page(tuple(_from_row(row) for row in rows), total, limit)
 
 
