@@ -13,11 +13,17 @@ _SECRET_KEYS = ("token", "signing_key", "signingkey", "authorization", "secret",
 
 
 def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Replace the value of every key that names a secret."""
+    """Replace the value of every key that names a secret, also inside nested mappings."""
     for key in list(event):
-        if any(marker in key.lower() for marker in _SECRET_KEYS):
+        if _names_secret(key):
             event[key] = "[redacted]"
+        elif isinstance(event[key], MutableMapping):
+            event[key] = redact_secrets(_logger, _method, dict(event[key]))
     return event
+
+
+def _names_secret(key: object) -> bool:
+    return isinstance(key, str) and any(marker in key.lower() for marker in _SECRET_KEYS)
 
 
 def configure_logging(log_format: str = "console", level: str = "info") -> None:

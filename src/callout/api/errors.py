@@ -22,7 +22,8 @@ def _proto_string(field_number: int, value: str) -> bytes:
 
 def _error_detail_proto(error: CalloutError) -> str:
     # zitadel.v1.ErrorDetail{string id = 1; string message = 2;}, unpadded base64 as connect-go sends.
-    raw = _proto_string(1, error.message_id) + _proto_string(2, error.detail)
+    # proto3 leaves empty strings out of the encoding.
+    raw = b"".join(_proto_string(number, text) for number, text in ((1, error.message_id), (2, error.detail)) if text)
     return base64.b64encode(raw).decode().rstrip("=")
 
 

@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 from callout.errors import InvalidArgument
 
 _E = TypeVar("_E", bound=enum.IntEnum)
-_DURATION = re.compile(r"^(-?)(\d+)(?:\.(\d{1,9}))?s$")
+_DURATION = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
+
+
+_TIMESTAMP = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def _snake(name: str) -> str:
@@ -158,7 +163,7 @@ def _integer(value: object) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value):
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value):
         return int(value)
     return None
 
@@ -174,7 +179,7 @@ def _enum_member(value: object, enum_type: type[_E], prefix: str) -> _E | None:
 
 def parse_duration(text: str) -> timedelta | None:
     """Parse ``-?N(.fraction)?s``; return None when it does not match or is absurdly large."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if match is None:
         return None
     sign, seconds, fraction = match.groups()
@@ -187,23 +192,23 @@ def parse_duration(text: str) -> timedelta | None:
 
 def parse_timestamp(text: str) -> datetime | None:
     """Parse RFC 3339 with ``Z`` or an offset into aware UTC; up to 9 fractional digits."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)", text)
+    match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return None
     base, fraction, offset = match.groups()
     micros = (fraction or "").ljust(6, "0")[:6]
     zone = "+00:00" if offset in {"Z", "z"} else offset
     try:
-        moment = datetime.fromisoformat(f"{base.replace(' ', 'T').upper()}.{micros}{zone}")
-    except ValueError:
+        return datetime.fromisoformat(f"{base.replace(' ', 'T').upper()}.{micros}{zone}").astimezone(UTC)
+    except (ValueError, OverflowError):  # impossible dates, or an offset leaving years 1..9999
         return None
-    return moment.astimezone(UTC)
 
 
 def format_timestamp(moment: datetime) -> str:
     """Format like protojson: UTC, ``Z``, and 0, 3 or 6 fractional digits."""
     moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: glibc does not zero-pad years below 1000.
+    text = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment:%H:%M:%S}"
     micros = moment.microsecond
     if micros == 0:
         return text + "Z"

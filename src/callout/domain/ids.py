@@ -19,6 +19,8 @@ class IdGenerator:
     """
 
     def __init__(self, node: int | None = None) -> None:
+        if node is not None and not 0 <= node < (1 << _NODE_BITS):
+            raise ValueError(f"node must be in 0..{(1 << _NODE_BITS) - 1}")
         self._node = secrets.randbelow(1 << _NODE_BITS) if node is None else node
         self._lock = threading.Lock()
         self._last_ms = 0

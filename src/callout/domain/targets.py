@@ -103,6 +103,9 @@ def validate_endpoint(endpoint: str, max_length: int = 2048) -> None:
     """An endpoint is an absolute http(s) URL with a host, at most max_length characters."""
     if not endpoint or len(endpoint) > max_length:
         raise InvalidArgument("Errors.Target.InvalidURL", f"endpoint must be 1 to {max_length} characters")
+    # urlsplit silently drops tabs and line breaks; a URL with any control or space character is invalid.
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in endpoint):
+        raise InvalidArgument("Errors.Target.InvalidURL", "endpoint contains spaces or control characters")
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname

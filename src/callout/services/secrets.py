@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = "v1"
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 MASTER_KEY_FILE = "master.key"
 
 
@@ -38,10 +39,12 @@ class SecretBox:
         version, _, body = stored.partition(":")
         if version != _VERSION:
             raise MasterKeyError(f"unknown secret format {version!r}")
-        raw = base64.b64decode(body)
         try:
+            raw = base64.b64decode(body, validate=True)
+            if len(raw) < _NONCE_BYTES + _TAG_BYTES:
+                raise MasterKeyError("the stored secret is truncated")
             plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _VERSION.encode())
-        except InvalidTag as error:
+        except (InvalidTag, binascii.Error, ValueError) as error:
             raise MasterKeyError("the master key does not decrypt this secret") from error
         return plain.decode()
 
