@@ -20,6 +20,7 @@ from callout.domain.auth import Principal, Role
 from callout.services import instances as admin
 from callout.services.auth import authenticate
 from callout.services.context import ServiceContext
+from callout.services.egress import StaticResolver
 from callout.services.secrets import SecretBox
 from callout.storage.database import Database
 from callout.storage.migrations import upgrade_to_head
@@ -71,7 +72,8 @@ async def context(database_url: str) -> AsyncIterator[ServiceContext]:
     """Services on a migrated, empty database."""
     database = Database(database_url)
     await upgrade_to_head(database)
-    yield ServiceContext(database=database, secret_box=SecretBox(secrets.token_bytes(32)))
+    # A static resolver: in-process tests never send DNS queries off this machine.
+    yield ServiceContext(database=database, secret_box=SecretBox(secrets.token_bytes(32)), resolver=StaticResolver())
     await database.close()
 
 

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     dev: bool = False
+    egress_allow: list[str] = Field(default_factory=list)
+    egress_deny: list[str] = Field(default_factory=list)
     master_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")

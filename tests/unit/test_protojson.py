@@ -78,9 +78,9 @@ class TestParseDuration:
         """A fraction such as "1.5s" parses to the exact sub-second value."""
         assert parse_duration("1.5s") == timedelta(seconds=1, milliseconds=500)
 
-    def test_nanoseconds_are_truncated_to_microseconds(self) -> None:
-        """Nine fractional digits parse, with digits below a microsecond dropped."""
-        assert parse_duration("1.000000001s") == timedelta(seconds=1)
+    def test_nanoseconds_round_up_to_microseconds(self) -> None:
+        """Nine fractional digits parse, a remainder below a microsecond rounding away from zero."""
+        assert parse_duration("1.000000001s") == timedelta(seconds=1, microseconds=1)
 
     def test_microseconds_are_kept(self) -> None:
         """Six fractional digits parse exactly."""

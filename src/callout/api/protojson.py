@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any, TypeVar
 
 from callout.errors import InvalidArgument
@@ -186,7 +186,8 @@ def parse_duration(text: str) -> timedelta | None:
     total = Decimal(seconds + "." + (fraction or "0"))
     if total > 315_576_000_000:  # protobuf's Duration limit, about 10,000 years
         return None
-    micros = int(total * 1_000_000)
+    # Round sub-microsecond remainders away from zero so "270.000000001s" stays above 270 s.
+    micros = int((total * 1_000_000).to_integral_value(rounding=ROUND_CEILING))
     return timedelta(microseconds=-micros if sign else micros)
 
 

@@ -1,10 +1,12 @@
-"""What every use case needs: the database, the clock and the secret box."""
+"""What every use case needs: the database, the secret box, the clock, the egress policy and resolver."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from callout.domain.clock import Clock, SystemClock
+from callout.domain.egress import EgressPolicy
+from callout.services.egress import Resolver, SystemResolver
 from callout.services.secrets import SecretBox
 from callout.storage.database import Database
 
@@ -16,3 +18,5 @@ class ServiceContext:
     database: Database
     secret_box: SecretBox
     clock: Clock = field(default_factory=SystemClock)
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
+    resolver: Resolver = field(default_factory=SystemResolver)

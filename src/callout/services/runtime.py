@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
 from callout.services.secrets import SecretBox, load_or_create_master_key
 from callout.settings import Settings
@@ -17,4 +18,5 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
     database = Database(settings.resolved_database_url)
     if migrate:
         await upgrade_to_head(database)
-    return ServiceContext(database=database, secret_box=secret_box)
+    egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
+    return ServiceContext(database=database, secret_box=secret_box, egress=egress)

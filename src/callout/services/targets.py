@@ -14,6 +14,7 @@ from callout.domain.queries import Page, TargetQuery
 from callout.domain.targets import Target, TargetChanges, TargetSpec
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
+from callout.services.egress import check_endpoint
 from callout.storage import events as event_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
@@ -33,6 +34,7 @@ async def create_target(
     """Validate and store a new target with a fresh signing key; return both."""
     rules.validate_spec(spec, max_endpoint_length)
     assert spec.timeout is not None  # validate_spec guarantees it
+    await check_endpoint(context.egress, context.resolver, spec.endpoint)
     now = context.clock.now()
     target = Target(
         id=new_id(),
@@ -63,6 +65,8 @@ async def update_target(
 ) -> UpdateResult:
     """Apply the changes; unchanged input succeeds with the previous change date and no event."""
     _validate_changes(changes, max_endpoint_length)
+    if changes.endpoint is not None:
+        await check_endpoint(context.egress, context.resolver, changes.endpoint)
     now = context.clock.now()
     async with context.database.transaction() as conn:
         current = await store.find_target(conn, principal.instance_id, target_id, for_update=True)

@@ -144,10 +144,14 @@ def _text_condition(column: sa.ColumnElement[str], text_filter: TextFilter) -> s
         return column == value
     pattern = _escape_like(value)
     if method is TextFilterMethod.STARTS_WITH:
-        return column.like(pattern + "%", escape="\\")
-    if method is TextFilterMethod.ENDS_WITH:
-        return column.like("%" + pattern, escape="\\")
-    return column.like("%" + pattern + "%", escape="\\")
+        like, exact = column.like(pattern + "%", escape="\\"), sa.func.substr(column, 1, len(value)) == value
+    elif method is TextFilterMethod.ENDS_WITH:
+        start = sa.func.length(column) - len(value) + 1
+        like, exact = column.like("%" + pattern, escape="\\"), sa.func.substr(column, start) == value
+    else:
+        like, exact = column.like("%" + pattern + "%", escape="\\"), sa.func.replace(column, value, "") != column
+    # SQLite's LIKE ignores ASCII case; the exact comparison restores case sensitivity there.
+    return like if text_filter.method.ignores_case or not value else sa.and_(like, exact)
 
 
 def _escape_like(value: str) -> str:

@@ -61,7 +61,7 @@ def decode_create(request: Fields, version: ApiVersion) -> TargetSpec:
 
 def decode_update(request: Fields, version: ApiVersion) -> tuple[str, TargetChanges]:
     """Read an UpdateTargetRequest: the id and the optional changes."""
-    target_id = request.required_string("id").strip()
+    target_id = decode_id(request)
     target_type = _target_type(request, required=False)
     payload_type = _payload_type(request, version)
     changes = TargetChanges(
@@ -77,8 +77,11 @@ def decode_update(request: Fields, version: ApiVersion) -> tuple[str, TargetChan
 
 
 def decode_id(request: Fields) -> str:
-    """Read the ``id`` of Get/DeleteTargetRequest."""
-    return request.required_string("id").strip()
+    """Read a required ``id``, trimmed as ZITADEL's handlers do; blank is missing."""
+    target_id = (request.string("id", max_length=200) or "").strip()
+    if not target_id:
+        raise invalid("id", "is required")
+    return target_id
 
 
 def decode_list(request: Fields) -> TargetQuery:
