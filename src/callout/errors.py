@@ -11,6 +11,7 @@ stable i18n-style message id such as ``Errors.Target.NotFound``::
      ├── NotFound               404  not_found             (5)
      ├── AlreadyExists          409  already_exists        (6)
      ├── ResourceExhausted      429  resource_exhausted    (8)
+     ├── Unimplemented          501  unimplemented         (12)
      ├── Internal               500  internal              (13)
      ├── Unavailable            503  unavailable           (14)
      └── DeadlineExceeded       504  deadline_exceeded     (4)
@@ -89,6 +90,12 @@ class ResourceExhausted(CalloutError):
     """A quota or size limit was hit."""
 
     kind = ErrorKind("resource_exhausted", 8, 429)
+
+
+class Unimplemented(CalloutError):
+    """No such method (or not with this HTTP verb)."""
+
+    kind = ErrorKind("unimplemented", 12, 501)
 
 
 class Internal(CalloutError):

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
 import callout
 from callout.api.action_service import action_rpcs
@@ -17,7 +18,7 @@ from callout.api.operations import mount_operations
 from callout.api.rest import mount_rest
 from callout.api.rpc import RpcRegistry
 from callout.api.transport import ApiState
-from callout.errors import CalloutError, InvalidArgument, NotFound
+from callout.errors import CalloutError, InvalidArgument, NotFound, Unimplemented
 from callout.services.context import ServiceContext
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -25,7 +26,10 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 def create_app(context: ServiceContext, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """Build the app around already opened services."""
-    app = FastAPI(title="callout", version=callout.__version__, docs_url="/docs", redoc_url=None)
+    # No slash redirects: a trailing slash is an unknown path, answered in the transport's shape.
+    app = FastAPI(
+        title="callout", version=callout.__version__, docs_url="/docs", redoc_url=None, redirect_slashes=False
+    )
     app.state.api = ApiState(context=context, metrics=ApiMetrics(), max_body_bytes=max_body_bytes)
     registry = RpcRegistry(action_rpcs())
     mount_connect(app, registry)
@@ -39,12 +43,24 @@ def create_app(context: ServiceContext, *, max_body_bytes: int = DEFAULT_MAX_BOD
 async def _http_error(request: Request, exc: Exception) -> Response:
     # Unknown paths and wrong methods still answer in the shape of the transport the client used.
     assert isinstance(exc, HTTPException)
-    error: CalloutError = (
-        NotFound("Errors.Route.NotFound", "no such method or path")
-        if exc.status_code in (404, 405)
-        else InvalidArgument("Errors.Request.Invalid", str(exc.detail))
-    )
-    status = 405 if exc.status_code == 405 else error.kind.http_status
+    error: CalloutError
+    if exc.status_code == 404:
+        error = NotFound("Errors.Route.NotFound", "no such method or path")
+    elif exc.status_code == 405:
+        error = Unimplemented("Errors.Route.MethodNotAllowed", f"{request.method} is not allowed on this path")
+    else:
+        error = InvalidArgument("Errors.Request.Invalid", str(exc.detail))
+    status = exc.status_code if exc.status_code in (404, 405) else error.kind.http_status
     is_rest = request.url.path.startswith(("/v2/", "/v2beta/"))
     body = rest_error_body(error) if is_rest else connect_error_body(error)
-    return JSONResponse(body, status_code=status)
+    headers = {"Allow": _allowed_methods(request)} if exc.status_code == 405 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Each RPC is its own route, so Starlette's Allow names only the first route of the path.
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from callout.api.action_service import V2_SERVICE, V2BETA_SERVICE
+from callout.api.bodies import reject_unstorable_strings
 from callout.api.errors import rest_error_body
 from callout.api.rpc import Rpc, RpcRegistry
 from callout.api.transport import ApiState, Transport, handle_rpc, read_json_object
@@ -43,6 +44,7 @@ def _body_reader(route: RestRoute) -> Any:
         state: ApiState = request.app.state.api
         body = await read_json_object(request, state.max_body_bytes) if route.has_body else {}
         # Path parameters win over body fields, as in grpc-gateway.
+        reject_unstorable_strings(request.path_params)
         return {**body, **request.path_params}
 
     return read

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +11,10 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from callout.api.bodies import parse_json_object, read_bounded
 from callout.api.metrics import ApiMetrics
 from callout.api.rpc import Rpc, invoke
-from callout.errors import CalloutError, Internal, InvalidArgument, ResourceExhausted
+from callout.errors import CalloutError, Internal
 from callout.services.auth import authenticate
 from callout.services.context import ServiceContext
 
@@ -41,30 +41,7 @@ class ApiState:
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """Read the body (at most ``limit`` bytes) as a JSON object; an empty body is ``{}``."""
-    raw = await _read_bounded(request, limit)
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidArgument("Errors.Request.MalformedJSON", f"the body is not valid JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise InvalidArgument("Errors.Request.MalformedJSON", "the body must be a JSON object")
-    return body
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ResourceExhausted("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ResourceExhausted("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return parse_json_object(await read_bounded(request, limit))
 
 
 async def handle_rpc(

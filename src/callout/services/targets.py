@@ -19,6 +19,9 @@ from callout.storage import events as event_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
 
+# How long a rotated-out signing key may stay valid; receivers roll over within hours, not years.
+MAX_SIGNING_KEY_GRACE = timedelta(days=365)
+
 
 @dataclass(frozen=True)
 class UpdateResult:
@@ -130,8 +133,9 @@ def _validate_changes(changes: TargetChanges, max_endpoint_length: int) -> None:
         rules.validate_timeout(changes.timeout)
     if changes.endpoint is not None:
         rules.validate_endpoint(changes.endpoint, max_endpoint_length)
-    if changes.expiration_signing_key is not None and changes.expiration_signing_key < timedelta(0):
-        raise InvalidArgument("Errors.Target.Invalid", "expirationSigningKey must not be negative")
+    grace = changes.expiration_signing_key
+    if grace is not None and not timedelta(0) <= grace <= MAX_SIGNING_KEY_GRACE:
+        raise InvalidArgument("Errors.Target.Invalid", "expirationSigningKey must be between 0s and 31536000s")
 
 
 async def _rotate_key(

@@ -35,10 +35,12 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
         self._write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
+        self._closed = False
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection for queries; its implicit transaction is rolled back afterwards."""
+        self._ensure_open()
         with _unavailable_on_connection_errors():
             async with self.engine.connect() as conn:
                 yield conn
@@ -46,6 +48,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection inside a write transaction committed on success."""
+        self._ensure_open()
         with _unavailable_on_connection_errors():
             async with self._write_lock, self.engine.connect() as conn:
                 conn = await conn.execution_options(callout_immediate=True)
@@ -63,8 +66,13 @@ class Database:
             raise Unavailable("Errors.Database.Unavailable", type(error).__name__) from error
 
     async def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection; later use is Unavailable (SQLAlchemy would silently reopen)."""
+        self._closed = True
         await self.engine.dispose()
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise Unavailable("Errors.Database.Unavailable", "the database has been closed")
 
 
 @contextlib.contextmanager

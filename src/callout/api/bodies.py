@@ -1,0 +1,75 @@
+"""Request bodies: read at most a limit of bytes, parse one JSON object, refuse what cannot be stored.
+
+Every failure here is a client error: a body too large is ResourceExhausted, anything unparsable or
+unstorable (lone UTF-16 surrogates, NUL characters — PostgreSQL refuses both in text) is
+InvalidArgument. Nothing reaches the handlers that could turn into a 500 further down.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from callout.errors import InvalidArgument, ResourceExhausted
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """Read the whole body, refusing more than ``limit`` bytes with or without a Content-Length."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a JSON object; an empty body is ``{}``."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as error:  # ValueError covers JSONDecodeError and huge integers
+        raise _malformed(f"the body is not valid JSON: {str(error)[:200]}") from error
+    if not isinstance(body, dict):
+        raise _malformed("the body must be a JSON object")
+    reject_unstorable_strings(body)
+    return body
+
+
+def reject_unstorable_strings(value: object) -> None:
+    """Refuse NUL characters and lone surrogates anywhere in a decoded JSON value."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            _check_string(item)
+
+
+def _check_string(text: str) -> None:
+    if "\x00" in text:
+        raise _malformed("strings must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _malformed("strings must be valid Unicode (no lone surrogates)") from error
+
+
+def _malformed(detail: str) -> InvalidArgument:
+    return InvalidArgument("Errors.Request.MalformedJSON", detail)
+
+
+def _too_large(limit: int) -> ResourceExhausted:
+    return ResourceExhausted("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")
