@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from callout.domain.auth import Role
+from callout.domain.instances import Instance
 from callout.errors import CalloutError
 from callout.logs import configure_logging
 from callout.services import instances as admin
@@ -111,10 +112,29 @@ def create_instance(name: str, **options: Any) -> None:
 def list_instances(**options: Any) -> None:
     """List every instance."""
     found = _run_with_context(_settings(**options), admin.list_instances)
-    table = Table("id", "name", "default org", "created", "features")
-    for instance in found:
-        features = ", ".join(f"{k}={'on' if v else 'off'}" for k, v in sorted(instance.features.items()))
-        table.add_row(instance.id, instance.name, instance.default_org_id, instance.creation_date.isoformat(), features)
+    rows = [
+        [instance.id, instance.name, instance.default_org_id, instance.creation_date.isoformat(), _features(instance)]
+        for instance in found
+    ]
+    _print_table(["id", "name", "default org", "created", "features"], rows)
+
+
+def _features(instance: Instance) -> str:
+    return ", ".join(f"{name}={'on' if on else 'off'}" for name, on in sorted(instance.features.items()))
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    # Piped output is tab-separated so that ids reach scripts whole; a terminal gets a table that
+    # folds long cells rather than cutting them.
+    if not sys.stdout.isatty():
+        for row in [headers, *rows]:
+            click.echo("\t".join(row))
+        return
+    table = Table(*headers)
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
@@ -153,12 +173,11 @@ def create_token(instance_id: str, role: str, **options: Any) -> None:
 def list_tokens(instance_id: str | None, **options: Any) -> None:
     """List tokens (their ids and roles, never the secrets)."""
     found = _run_with_context(_settings(**options), lambda ctx: admin.list_tokens(ctx, instance_id))
-    table = Table("id", "instance", "role", "created", "revoked")
-    for record in found:
-        table.add_row(
-            record.id, record.instance_id, record.role.value, record.creation_date.isoformat(), str(record.revoked)
-        )
-    Console().print(table)
+    rows = [
+        [record.id, record.instance_id, record.role.value, record.creation_date.isoformat(), str(record.revoked)]
+        for record in found
+    ]
+    _print_table(["id", "instance", "role", "created", "revoked"], rows)
 
 
 @tokens.command("revoke")

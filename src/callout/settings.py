@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     dev: bool = False
     egress_allow: list[str] = Field(default_factory=list)
     egress_deny: list[str] = Field(default_factory=list)
+    # Pinned addresses per host name (like curl --resolve); "static" resolves only these, never DNS.
+    egress_resolve: dict[str, list[str]] = Field(default_factory=dict)
+    egress_resolver: str = Field(default="system", pattern="^(system|static)$")
     master_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")

@@ -18,6 +18,7 @@ from callout.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    Unimplemented,
 )
 
 # SPEC §1 Errors: kind, HTTP status, Connect code name, gRPC numeric code.
@@ -32,13 +33,15 @@ SPEC_KINDS: list[tuple[type[CalloutError], int, str, int]] = [
     (Internal, 500, "internal", 13),
     (Unavailable, 503, "unavailable", 14),
     (DeadlineExceeded, 504, "deadline_exceeded", 4),
+    # Beyond SPEC §1: unknown methods and wrong HTTP verbs.
+    (Unimplemented, 501, "unimplemented", 12),
 ]
 KIND_IDS = [kind.__name__ for kind, *_ in SPEC_KINDS]
 
 
 class TestKinds:
     def test_every_spec_kind_exists_and_no_other(self) -> None:
-        """The error tree has exactly the ten kinds SPEC §1 lists."""
+        """The error tree has exactly the ten kinds SPEC §1 lists plus Unimplemented."""
         assert set(CalloutError.__subclasses__()) == {kind for kind, *_ in SPEC_KINDS}
 
     @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), SPEC_KINDS, ids=KIND_IDS)

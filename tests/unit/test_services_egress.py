@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from callout.domain.egress import EgressPolicy
 from callout.errors import InvalidArgument
-from callout.services.egress import StaticResolver, SystemResolver, check_endpoint
+from callout.services.egress import StaticResolver, SystemResolver, build_resolver, check_endpoint
 
 RESOLVER = StaticResolver(
     {"public.example": ["93.184.215.14"], "internal.example": ["10.0.0.7"], "mixed.example": ["93.184.215.14", "::1"]}
@@ -58,3 +60,18 @@ class TestSystemResolver:
         addresses = await SystemResolver().resolve("localhost")
         assert addresses
         assert all(address.is_loopback for address in addresses)
+
+
+class TestBuildResolver:
+    async def test_static_mode_resolves_only_pins(self) -> None:
+        """In static mode a pinned name resolves and localhost (not pinned) does not."""
+        resolver = build_resolver({"hooks.internal": ["10.0.0.5"]}, "static")
+        assert (await resolver.resolve("hooks.internal"), await resolver.resolve("localhost")) == (
+            [ipaddress.ip_address("10.0.0.5")],
+            None,
+        )
+
+    async def test_system_mode_consults_pins_first(self) -> None:
+        """In system mode a pin overrides what the system resolver would answer."""
+        resolver = build_resolver({"localhost": ["93.184.215.14"]}, "system")
+        assert await resolver.resolve("localhost") == [ipaddress.ip_address("93.184.215.14")]

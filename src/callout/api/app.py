@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,11 +27,25 @@ from callout.services.context import ServiceContext
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(context: ServiceContext, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """Build the app around already opened services."""
+def create_app(
+    context: ServiceContext, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, owns_context: bool = False
+) -> FastAPI:
+    """Build the app around already opened services; ``owns_context`` closes them on shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_context:
+            await context.database.close()
+
     # No slash redirects: a trailing slash is an unknown path, answered in the transport's shape.
     app = FastAPI(
-        title="callout", version=callout.__version__, docs_url="/docs", redoc_url=None, redirect_slashes=False
+        title="callout",
+        version=callout.__version__,
+        docs_url="/docs",
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
     )
     app.state.api = ApiState(context=context, metrics=ApiMetrics(), max_body_bytes=max_body_bytes)
     registry = RpcRegistry(action_rpcs())

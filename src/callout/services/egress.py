@@ -55,6 +55,24 @@ class StaticResolver:
         return self._table.get(host.lower().rstrip("."))
 
 
+class PinnedResolver:
+    """Pinned addresses first, then another resolver for every other name."""
+
+    def __init__(self, pins: StaticResolver, fallback: Resolver) -> None:
+        self._pins = pins
+        self._fallback = fallback
+
+    async def resolve(self, host: str) -> list[IPAddress] | None:
+        """Return the pinned addresses, else whatever the fallback resolves."""
+        return await self._pins.resolve(host) or await self._fallback.resolve(host)
+
+
+def build_resolver(pins: Mapping[str, list[str]], mode: str) -> Resolver:
+    """The resolver settings ask for: pins alone ("static") or pins before the system resolver."""
+    static = StaticResolver(pins)
+    return static if mode == "static" else PinnedResolver(static, SystemResolver())
+
+
 async def check_endpoint(policy: EgressPolicy, resolver: Resolver, endpoint: str) -> None:
     """Raise DeniedURL if the policy forbids the endpoint's scheme, host or resolved addresses."""
     parts = urlsplit(endpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
+from callout.services.egress import build_resolver
 from callout.services.secrets import SecretBox, load_or_create_master_key
 from callout.settings import Settings
 from callout.storage.database import Database
@@ -19,4 +20,5 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
     if migrate:
         await upgrade_to_head(database)
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
-    return ServiceContext(database=database, secret_box=secret_box, egress=egress)
+    resolver = build_resolver(settings.egress_resolve, settings.egress_resolver)
+    return ServiceContext(database=database, secret_box=secret_box, egress=egress, resolver=resolver)
