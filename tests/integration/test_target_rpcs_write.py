@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from callout.domain.auth import Role
-from tests.api_client import TRANSPORTS, VERSIONS, RpcResult
-from tests.conftest import MakeClient, MakePrincipal
+from tests.api_client import VERSIONS, RpcResult
 from tests.integration.target_rpc_support import (
     ENDPOINT,
     KINDS,
@@ -29,29 +26,6 @@ from tests.integration.target_rpc_support import (
 )
 
 NO_WRITE_ROLES = [Role.ORG_OWNER, Role.IAM_OWNER_VIEWER]
-
-
-@pytest.fixture(params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> str:
-    """Every test runs over Connect and over REST."""
-    return str(request.param)
-
-
-@pytest.fixture
-def make_api(make_principal: MakePrincipal, make_client: MakeClient, transport: str) -> MakeApi:
-    """Factory: an Api for a role, in a new instance or a given one."""
-
-    async def make(role: Role = Role.IAM_OWNER, instance_id: str | None = None) -> Api:
-        principal, token = await make_principal(role, instance_id)
-        return Api(make_client(token), transport, principal.instance_id)
-
-    return make
-
-
-@pytest.fixture
-async def owner(make_api: MakeApi) -> Api:
-    """An IAM_OWNER of a fresh instance."""
-    return await make_api()
 
 
 class TestCreateTarget:
