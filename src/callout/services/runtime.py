@@ -13,7 +13,8 @@ from callout.storage.migrations import upgrade_to_head
 
 async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceContext:
     """Create the data directory, connect, apply migrations and load (or create) the master key."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The data dir holds the database and the master key: only the owner may look inside.
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     configured = settings.master_key.get_secret_value() if settings.master_key else None
     secret_box = SecretBox(load_or_create_master_key(settings.data_dir, configured))
     database = Database(settings.resolved_database_url)
