@@ -16,11 +16,11 @@ import psycopg
 import pytest
 
 from callout.api.app import create_app
+from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Principal, Role
 from callout.services import instances as admin
 from callout.services.auth import authenticate
 from callout.services.context import ServiceContext
-from callout.services.egress import StaticResolver
 from callout.services.secrets import SecretBox
 from callout.storage.database import Database
 from callout.storage.migrations import upgrade_to_head

@@ -6,9 +6,10 @@ import ipaddress
 
 import pytest
 
+from callout.delivery.resolvers import StaticResolver, SystemResolver, build_resolver
 from callout.domain.egress import EgressPolicy
 from callout.errors import InvalidArgument
-from callout.services.egress import StaticResolver, SystemResolver, build_resolver, check_endpoint
+from callout.services.egress import check_endpoint
 
 RESOLVER = StaticResolver(
     {"public.example": ["93.184.215.14"], "internal.example": ["10.0.0.7"], "mixed.example": ["93.184.215.14", "::1"]}

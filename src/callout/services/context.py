@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from callout.delivery.resolvers import Resolver, SystemResolver
 from callout.domain.clock import Clock, SystemClock
 from callout.domain.egress import EgressPolicy
-from callout.services.egress import Resolver, SystemResolver
 from callout.services.secrets import SecretBox
 from callout.storage.database import Database
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from callout.delivery.resolvers import build_resolver
 from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
-from callout.services.egress import build_resolver
 from callout.services.secrets import SecretBox, load_or_create_master_key
 from callout.settings import Settings
 from callout.storage.database import Database

@@ -1,0 +1,1 @@
+"""Outbound HTTP: the Sender seam, the one aiohttp module, name resolution and connect-time egress policy."""

@@ -1,0 +1,77 @@
+"""The Sender seam: one method that sends one outbound request and reports what came back.
+
+Everything else — signing, payload encoding, the egress policy decision, retries — is plain code
+above this seam, as in httpx's transport design. Failures that never produced an HTTP response are
+``DeliveryError`` subclasses; any HTTP status, 2xx or not, is an ``OutboundResponse``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+DEFAULT_MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """A POST to a target: URL, exact body bytes, headers, and the time it may take in all."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class OutboundResponse:
+    """What a target answered, with the body read up to the response limit."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    latency_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx status."""
+        return 200 <= self.status < 300
+
+
+class DeliveryError(Exception):
+    """The request produced no usable HTTP response."""
+
+    reason = "error"
+
+
+class DeliveryTimeout(DeliveryError):
+    """The target did not answer within its timeout."""
+
+    reason = "timeout"
+
+
+class ConnectionFailed(DeliveryError):
+    """The connection could not be made or broke (refused, reset, TLS, DNS)."""
+
+    reason = "connection"
+
+
+class EgressDenied(DeliveryError):
+    """The egress policy forbids every address the endpoint resolves to."""
+
+    reason = "egress_denied"
+
+
+class ResponseTooLarge(DeliveryError):
+    """The response body exceeded the limit."""
+
+    reason = "response_too_large"
+
+
+class Sender(Protocol):
+    """Sends outbound requests; implementations never follow redirects."""
+
+    async def send(self, request: OutboundRequest) -> OutboundResponse:
+        """Send the request and return the response, or raise a DeliveryError."""
+        ...
