@@ -1,13 +1,18 @@
-"""ActionService v2 and v2beta: the target RPCs as transport-neutral handlers."""
+"""ActionService v2 and v2beta: the target and execution RPCs as transport-neutral handlers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from callout.api.messages import executions as execution_messages
 from callout.api.messages import targets as messages
 from callout.api.messages.targets import V2, V2BETA, ApiVersion
+from callout.api.protojson import format_timestamp
 from callout.api.rpc import Handler, Rpc, RpcCall
 from callout.domain.auth import Permission
+from callout.domain.catalog import Catalog
+from callout.services import executions as execution_service
 from callout.services import targets as service
 
 V2_SERVICE = "zitadel.action.v2.ActionService"
@@ -66,6 +71,50 @@ def target_rpcs(service_name: str, version: ApiVersion) -> list[Rpc]:
     ]
 
 
+async def _set_execution(call: RpcCall) -> dict[str, Any]:
+    condition, targets = execution_messages.decode_set(call.request)
+    set_date = await execution_service.set_execution(call.context, call.principal, condition, targets)
+    return {"setDate": format_timestamp(set_date)}
+
+
+async def _list_executions(call: RpcCall) -> dict[str, Any]:
+    query = execution_messages.decode_list(call.request)
+    page = await execution_service.list_executions(call.context, call.principal, query)
+    return execution_messages.encode_list(page)
+
+
+def _catalog_list(key: str, pick: Callable[[Catalog], frozenset[str]]) -> Handler:
+    async def list_names(call: RpcCall) -> dict[str, Any]:
+        catalog = await execution_service.catalog_for(call.context, call.principal)
+        return execution_messages.encode_names(key, pick(catalog))
+
+    return list_names
+
+
+def execution_rpcs(service_name: str) -> list[Rpc]:
+    """SetExecution, ListExecutions and the three catalog lists of one service version."""
+    return [
+        Rpc(service_name, "SetExecution", Permission.EXECUTION_WRITE, _set_execution),
+        Rpc(service_name, "ListExecutions", Permission.EXECUTION_READ, _list_executions),
+        Rpc(service_name, "ListExecutionFunctions", Permission.AUTHENTICATED, _catalog_list("functions", _functions)),
+        Rpc(service_name, "ListExecutionMethods", Permission.AUTHENTICATED, _catalog_list("methods", _methods)),
+        Rpc(service_name, "ListExecutionServices", Permission.AUTHENTICATED, _catalog_list("services", _services)),
+    ]
+
+
+def _functions(catalog: Catalog) -> frozenset[str]:
+    return catalog.functions
+
+
+def _methods(catalog: Catalog) -> frozenset[str]:
+    return catalog.methods
+
+
+def _services(catalog: Catalog) -> frozenset[str]:
+    return catalog.services
+
+
 def action_rpcs() -> list[Rpc]:
     """Every ActionService RPC of both versions."""
-    return target_rpcs(V2_SERVICE, V2) + target_rpcs(V2BETA_SERVICE, V2BETA)
+    v2 = target_rpcs(V2_SERVICE, V2) + execution_rpcs(V2_SERVICE)
+    return v2 + target_rpcs(V2BETA_SERVICE, V2BETA) + execution_rpcs(V2BETA_SERVICE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -47,8 +48,10 @@ def create_app(
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    app.state.api = ApiState(context=context, metrics=ApiMetrics(), max_body_bytes=max_body_bytes)
     registry = RpcRegistry(action_rpcs())
+    # callout's own methods are part of the catalog executions can be bound to.
+    context = replace(context, catalog=context.catalog.merged(methods=[rpc.full_method for rpc in registry]))
+    app.state.api = ApiState(context=context, metrics=ApiMetrics(), max_body_bytes=max_body_bytes)
     mount_connect(app, registry)
     mount_rest(app, registry)
     mount_operations(app)

@@ -29,12 +29,17 @@ class RestRoute:
 
 
 # Order matters: ".../targets/search" must be matched before ".../targets/{id}".
-_TARGET_ROUTES = (
+_ROUTES = (
     RestRoute("POST", "/actions/targets", "CreateTarget", True),
     RestRoute("POST", "/actions/targets/search", "ListTargets", True),
     RestRoute("POST", "/actions/targets/{id}", "UpdateTarget", True),
     RestRoute("DELETE", "/actions/targets/{id}", "DeleteTarget", False),
     RestRoute("GET", "/actions/targets/{id}", "GetTarget", False),
+    RestRoute("PUT", "/actions/executions", "SetExecution", True),
+    RestRoute("POST", "/actions/executions/search", "ListExecutions", True),
+    RestRoute("GET", "/actions/executions/functions", "ListExecutionFunctions", False),
+    RestRoute("GET", "/actions/executions/methods", "ListExecutionMethods", False),
+    RestRoute("GET", "/actions/executions/services", "ListExecutionServices", False),
 )
 _PREFIXES = {"/v2": V2_SERVICE, "/v2beta": V2BETA_SERVICE}
 
@@ -62,7 +67,7 @@ def _endpoint(route: RestRoute, rpc: Rpc) -> Any:
 def mount_rest(app: FastAPI, registry: RpcRegistry) -> None:
     """Add the REST bindings of every service version that is registered."""
     for prefix, service in _PREFIXES.items():
-        for route in _TARGET_ROUTES:
+        for route in _ROUTES:
             rpc = registry.find(f"/{service}/{route.rpc_name}")
             if rpc is None:
                 continue

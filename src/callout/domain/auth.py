@@ -48,6 +48,8 @@ class Principal:
     role: Role
     token_id: str
     actions_enabled: bool = True
+    # The instance's routing version when the token was checked: cached routers compare against it.
+    routing_version: int = 0
 
     def has(self, permission: Permission) -> bool:
         """Tell whether the role grants the permission."""

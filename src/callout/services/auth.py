@@ -13,10 +13,10 @@ async def authenticate(context: ServiceContext, authorization: str | None) -> Pr
     """Resolve an ``Authorization: Bearer <token>`` header to the calling principal."""
     token = _bearer_token(authorization)
     async with context.database.read() as conn:
-        found = await instance_store.find_live_token_with_features(conn, hash_token(token))
+        found = await instance_store.find_live_token_with_instance(conn, hash_token(token))
     if found is None:
         raise Unauthenticated("Errors.Token.Invalid", "the token is unknown or revoked")
-    record, features = found
+    record, features, routing_version = found
     return Principal(
         user_id=record.user_id,
         instance_id=record.instance_id,
@@ -24,6 +24,7 @@ async def authenticate(context: ServiceContext, authorization: str | None) -> Pr
         role=record.role,
         token_id=record.id,
         actions_enabled=is_feature_enabled(features, "actions"),
+        routing_version=routing_version,
     )
 
 

@@ -16,6 +16,7 @@ from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
 from callout.services.egress import check_endpoint
 from callout.storage import events as event_store
+from callout.storage import executions as execution_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
 
@@ -82,6 +83,7 @@ async def update_target(
             return UpdateResult(current.change_date)
         updated = replace(updated, change_date=now)
         await store.update_target(conn, updated)
+        await execution_store.bump_routing_version(conn, principal.instance_id)
         new_key = await _rotate_key(context, conn, updated, rotation, now)
         if new_key is not None:
             difference["signingKeyRotated"] = True
@@ -99,6 +101,8 @@ async def delete_target(context: ServiceContext, principal: Principal, target_id
         if target.deletion_date is not None:
             return target.deletion_date
         await store.mark_target_deleted(conn, target, now)
+        await execution_store.remove_target_everywhere(conn, principal.instance_id, target.id)
+        await execution_store.bump_routing_version(conn, principal.instance_id)
         await _record(conn, principal, target, "target.removed", {"name": target.name}, now)
     return now
 

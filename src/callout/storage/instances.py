@@ -85,17 +85,23 @@ def _token_from_row(row: sa.Row[Any]) -> TokenRecord:
     )
 
 
-async def find_live_token_with_features(
+async def find_live_token_with_instance(
     conn: AsyncConnection, token_hash: str
-) -> tuple[TokenRecord, dict[str, bool]] | None:
-    """Return an unrevoked token and its instance's features in one query, or None."""
+) -> tuple[TokenRecord, dict[str, bool], int] | None:
+    """Return an unrevoked token with its instance's features and routing version in one query."""
     query = (
-        sa.select(tokens, instances.c.features)
+        sa.select(tokens, instances.c.features, instances.c.routing_version)
         .join(instances, instances.c.id == tokens.c.instance_id)
         .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else (_token_from_row(row), dict(row.features or {}))
+    return None if row is None else (_token_from_row(row), dict(row.features or {}), int(row.routing_version))
+
+
+async def routing_version_of(conn: AsyncConnection, instance_id: str) -> int:
+    """The instance's current routing version (0 for an unknown instance)."""
+    query = sa.select(instances.c.routing_version).where(instances.c.id == instance_id)
+    return int((await conn.execute(query)).scalar() or 0)
 
 
 async def list_tokens(conn: AsyncConnection, instance_id: str | None = None) -> list[TokenRecord]:

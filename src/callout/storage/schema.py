@@ -21,6 +21,8 @@ instances = sa.Table(
     sa.Column("default_org_id", sa.String(64), nullable=False),
     sa.Column("features", sa.JSON(), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
+    # Bumped in the transaction of every target or execution change; routers cache by it.
+    sa.Column("routing_version", sa.BigInteger(), nullable=False, server_default="0"),
 )
 
 orgs = sa.Table(
@@ -101,4 +103,32 @@ events = sa.Table(
     sa.UniqueConstraint(
         "instance_id", "aggregate_type", "aggregate_id", "sequence", name="ux_events_aggregate_sequence"
     ),
+)
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("instance_id", sa.String(64), sa.ForeignKey("instances.id"), primary_key=True),
+    sa.Column("id", sa.String(1100), primary_key=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("changed_at", sa.BigInteger(), nullable=False),
+)
+
+execution_targets = sa.Table(
+    "execution_targets",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("execution_id", sa.String(1100), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("target_id", sa.String(64), sa.ForeignKey("targets.id"), nullable=False),
+)
+sa.Index("ix_execution_targets_target", execution_targets.c.target_id)
+
+catalog_entries = sa.Table(
+    "catalog_entries",
+    metadata,
+    sa.Column("instance_id", sa.String(64), sa.ForeignKey("instances.id"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(1000), primary_key=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
 )

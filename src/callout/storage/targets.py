@@ -194,3 +194,35 @@ async def valid_signing_secrets(conn: AsyncConnection, target_id: str, now: date
         .order_by(signing_keys.c.created_at.desc(), signing_keys.c.id.desc())
     )
     return list((await conn.execute(query)).scalars())
+
+
+async def find_targets(conn: AsyncConnection, instance_id: str, target_ids: list[str]) -> dict[str, Target]:
+    """Return the instance's live targets among these ids, by id."""
+    if not target_ids:
+        return {}
+    query = sa.select(targets).where(
+        targets.c.instance_id == instance_id, targets.c.id.in_(set(target_ids)), targets.c.deleted_at.is_(None)
+    )
+    return {row.id: _from_row(row) for row in await conn.execute(query)}
+
+
+async def signing_secrets_of(
+    conn: AsyncConnection, target_ids: list[str], now: datetime
+) -> dict[str, list[tuple[str, datetime | None]]]:
+    """The encrypted secrets of the targets' keys still valid at ``now`` with their expiry, newest first."""
+    if not target_ids:
+        return {}
+    moment = to_micros(now)
+    query = (
+        sa.select(signing_keys.c.target_id, signing_keys.c.secret, signing_keys.c.expires_at)
+        .where(
+            signing_keys.c.target_id.in_(set(target_ids)),
+            sa.or_(signing_keys.c.expires_at.is_(None), signing_keys.c.expires_at > moment),
+        )
+        .order_by(signing_keys.c.created_at.desc(), signing_keys.c.id.desc())
+    )
+    found: dict[str, list[tuple[str, datetime | None]]] = {}
+    for row in await conn.execute(query):
+        expiry = None if row.expires_at is None else from_micros(row.expires_at)
+        found.setdefault(row.target_id, []).append((row.secret, expiry))
+    return found

@@ -1,0 +1,72 @@
+"""The router: for a lookup id, the single best-matching execution's targets (SPEC §3 Resolution).
+
+Exact match first, then the longest stored id that is a prefix at a boundary (``/`` for services and
+``all``, ``.`` for event groups stored as ``group.*``). Unlike ZITADEL's plain string prefix, the
+service id ``request/a.B`` therefore never matches a method of a service ``a.BC``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from callout.domain.targets import Target
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A decrypted signing key and when it stops being valid (None: never)."""
+
+    secret: str
+    expires_at: datetime | None = None
+
+    def valid_at(self, moment: datetime) -> bool:
+        """Tell whether the key still signs at ``moment``."""
+        return self.expires_at is None or self.expires_at > moment
+
+
+@dataclass(frozen=True)
+class RoutedTarget:
+    """A target as the engine calls it: its settings and its signing keys, newest first."""
+
+    target: Target
+    signing_keys: tuple[SigningKey, ...] = ()
+
+    def secrets_at(self, moment: datetime) -> list[str]:
+        """The secrets that sign a call made at ``moment``."""
+        return [key.secret for key in self.signing_keys if key.valid_at(moment)]
+
+
+class Router:
+    """An immutable map of execution ids to target chains, with best-match lookup."""
+
+    def __init__(self, routes: Mapping[str, Sequence[RoutedTarget]], version: int = 0) -> None:
+        self._routes = {execution_id: tuple(chain) for execution_id, chain in routes.items() if chain}
+        self.version = version
+
+    def best_match(self, lookup_id: str) -> tuple[RoutedTarget, ...]:
+        """Return the targets of the most specific execution matching the id; empty if none does."""
+        for candidate in candidate_ids(lookup_id):
+            chain = self._routes.get(candidate)
+            if chain:
+                return chain
+        return ()
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+
+def candidate_ids(lookup_id: str) -> Iterator[str]:
+    """The ids that may match, most specific first: the id itself, then each shorter prefix."""
+    yield lookup_id
+    kind, _, rest = lookup_id.partition("/")
+    if kind == "event":
+        parts = rest.split(".")
+        for length in range(len(parts) - 1, 0, -1):
+            yield f"event/{'.'.join(parts[:length])}.*"
+    elif kind in ("request", "response"):
+        service = rest.strip("/").split("/")[0]
+        if service and rest.strip("/") != service:
+            yield f"{kind}/{service}"
+    yield kind

@@ -1,0 +1,117 @@
+"""Execution use cases: SetExecution, ListExecutions, the catalog lists and host registrations (SPEC §3, §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from callout.domain.auth import Principal
+from callout.domain.catalog import Catalog, validate_method_name
+from callout.domain.events import NewEvent
+from callout.domain.executions import Condition, Execution, ExecutionQuery, validate_condition
+from callout.domain.queries import Page
+from callout.errors import InvalidArgument, NotFound
+from callout.services.context import ServiceContext
+from callout.storage import events as event_store
+from callout.storage import executions as store
+from callout.storage import targets as target_store
+from callout.storage.database import Connection
+
+
+async def set_execution(
+    context: ServiceContext, principal: Principal, condition: Condition, target_ids: list[str]
+) -> datetime:
+    """Bind the targets, in order, to the condition; an empty list removes the execution."""
+    validate_condition(condition)
+    async with context.database.transaction() as conn:
+        (await instance_catalog(context, conn, principal.instance_id)).require(condition)
+        await _require_targets(conn, principal.instance_id, target_ids)
+        current = await store.find_execution(conn, principal.instance_id, condition.execution_id)
+        if current is not None and list(current.targets) == target_ids:
+            return current.change_date  # the identical list again: a no-op, as in ZITADEL
+        now = context.clock.now()
+        if current is None and not target_ids:
+            return now
+        await _write(conn, principal, condition.execution_id, target_ids, now)
+    return now
+
+
+async def _write(
+    conn: Connection, principal: Principal, execution_id: str, target_ids: list[str], now: datetime
+) -> None:
+    if target_ids:
+        await store.save_execution(conn, principal.instance_id, execution_id, target_ids, now)
+        payload = {"targets": [{"type": 2, "target": target_id} for target_id in target_ids]}
+        await _record(conn, principal, execution_id, "execution.v2.set", payload, now)
+    else:
+        await store.remove_execution(conn, principal.instance_id, execution_id)
+        await _record(conn, principal, execution_id, "execution.removed", {}, now)
+    await store.bump_routing_version(conn, principal.instance_id)
+
+
+async def _require_targets(conn: Connection, instance_id: str, target_ids: list[str]) -> None:
+    # A duplicated id is NotFound too, as in ZITADEL (COMMAND-17e8fq1ggk).
+    found = await target_store.find_targets(conn, instance_id, target_ids)
+    if len(set(target_ids)) != len(target_ids) or any(target_id not in found for target_id in target_ids):
+        raise NotFound("Errors.Target.NotFound", "a target does not exist or is listed twice")
+
+
+async def _record(
+    conn: Connection,
+    principal: Principal,
+    execution_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    event = NewEvent(
+        instance_id=principal.instance_id,
+        aggregate_type="execution",
+        aggregate_id=execution_id,
+        event_type=event_type,
+        creator=principal.user_id,
+        resource_owner=principal.instance_id,
+        payload=payload,
+    )
+    await event_store.append_event(conn, event, now)
+
+
+async def list_executions(context: ServiceContext, principal: Principal, query: ExecutionQuery) -> Page[Execution]:
+    """Return one page of the instance's executions with at least one target."""
+    query.pagination.applied_limit  # noqa: B018 - raises LimitExceeded before touching the database
+    async with context.database.read() as conn:
+        return await store.list_executions(conn, principal.instance_id, query)
+
+
+async def instance_catalog(context: ServiceContext, conn: Connection, instance_id: str) -> Catalog:
+    """The built-in and configured catalog plus what host applications registered for the instance."""
+    entries = await store.catalog_of(conn, instance_id)
+    return context.catalog.merged(entries.get("method", ()), entries.get("function", ()), entries.get("event", ()))
+
+
+async def catalog_for(context: ServiceContext, principal: Principal) -> Catalog:
+    """The catalog the caller's instance sees."""
+    async with context.database.read() as conn:
+        return await instance_catalog(context, conn, principal.instance_id)
+
+
+async def register_catalog(
+    context: ServiceContext, principal: Principal, methods: list[str], functions: list[str], events: list[str]
+) -> None:
+    """Add host-application methods, functions and event types to the instance's catalog."""
+    _validate_entries(methods, functions, events)
+    now = context.clock.now()
+    async with context.database.transaction() as conn:
+        for kind, names in (("method", methods), ("function", functions), ("event", events)):
+            await store.add_catalog_entries(conn, principal.instance_id, kind, names, now)
+
+
+def _validate_entries(methods: list[str], functions: list[str], events: list[str]) -> None:
+    bad_method = next((method for method in methods if not validate_method_name(method)), None)
+    if bad_method is not None:
+        raise InvalidArgument(
+            "Errors.Catalog.InvalidMethod", f"methods look like /package.Service/Method: {bad_method[:100]!r}"
+        )
+    for name in [*functions, *events]:
+        if not name or len(name) > 200 or "/" in name or name.endswith("*") or not name.isprintable():
+            raise InvalidArgument("Errors.Catalog.InvalidName", f"invalid function or event name {name[:100]!r}")
