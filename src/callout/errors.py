@@ -11,6 +11,7 @@ stable i18n-style message id such as ``Errors.Target.NotFound``::
      ├── NotFound               404  not_found             (5)
      ├── AlreadyExists          409  already_exists        (6)
      ├── ResourceExhausted      429  resource_exhausted    (8)
+     ├── Unknown                500  unknown               (2)
      ├── Unimplemented          501  unimplemented         (12)
      ├── Internal               500  internal              (13)
      ├── Unavailable            503  unavailable           (14)
@@ -90,6 +91,12 @@ class ResourceExhausted(CalloutError):
     """A quota or size limit was hit."""
 
     kind = ErrorKind("resource_exhausted", 8, 429)
+
+
+class Unknown(CalloutError):
+    """A target forwarded a 4xx status with no specific mapping (SPEC §4)."""
+
+    kind = ErrorKind("unknown", 2, 500)
 
 
 class Unimplemented(CalloutError):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callout.domain.egress import EgressPolicy, HostVerdict, parse_ip
+from callout.domain.egress import EgressPolicy, HostVerdict, embedded_ipv4, parse_ip
 
 DEFAULT = EgressPolicy()
 DEV = EgressPolicy(dev_mode=True)
@@ -92,11 +92,22 @@ class TestDefaultPolicy:
 
     @given(st.ip_addresses())
     def test_address_is_allowed_only_if_global(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-        """For any address the default policy allows exactly the global, non-multicast ones (mapped unwrapped)."""
+        """The default policy allows exactly global, non-multicast addresses, judging tunnelled IPv4 too."""
         effective = (
             address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else address
         )
-        assert DEFAULT.address_allowed(address) == (effective.is_global and not effective.is_multicast)
+        inner = embedded_ipv4(effective)
+        expected = all(a.is_global and not a.is_multicast for a in (effective, inner) if a is not None)
+        assert DEFAULT.address_allowed(address) == expected
+
+    @pytest.mark.parametrize("address", ["64:ff9b::a00:1", "64:ff9b::7f00:1", "2002:a00:1::", "::7f00:1", "::a00:1"])
+    def test_ipv6_tunnelling_a_private_ipv4_is_denied(self, address: str) -> None:
+        """NAT64, 6to4 and IPv4-compatible addresses wrapping a private IPv4 address are denied."""
+        assert not DEFAULT.address_allowed(ipaddress.IPv6Address(address))
+
+    def test_nat64_of_a_public_ipv4_is_allowed(self) -> None:
+        """A NAT64 address wrapping a public IPv4 address is judged by that address and allowed."""
+        assert DEFAULT.address_allowed(ipaddress.IPv6Address("64:ff9b::5db8:d70e"))
 
     @given(st.ip_addresses(v=4))
     def test_mapped_address_is_judged_like_its_ipv4(self, address: ipaddress.IPv4Address) -> None:

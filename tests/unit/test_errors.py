@@ -19,6 +19,7 @@ from callout.errors import (
     Unauthenticated,
     Unavailable,
     Unimplemented,
+    Unknown,
 )
 
 # SPEC §1 Errors: kind, HTTP status, Connect code name, gRPC numeric code.
@@ -35,13 +36,15 @@ SPEC_KINDS: list[tuple[type[CalloutError], int, str, int]] = [
     (DeadlineExceeded, 504, "deadline_exceeded", 4),
     # Beyond SPEC §1: unknown methods and wrong HTTP verbs.
     (Unimplemented, 501, "unimplemented", 12),
+    # Beyond SPEC §1: forwarded 4xx statuses without a specific mapping (SPEC §4).
+    (Unknown, 500, "unknown", 2),
 ]
 KIND_IDS = [kind.__name__ for kind, *_ in SPEC_KINDS]
 
 
 class TestKinds:
     def test_every_spec_kind_exists_and_no_other(self) -> None:
-        """The error tree has exactly the ten kinds SPEC §1 lists plus Unimplemented."""
+        """The error tree has exactly the ten kinds SPEC §1 lists plus Unimplemented and Unknown."""
         assert set(CalloutError.__subclasses__()) == {kind for kind, *_ in SPEC_KINDS}
 
     @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), SPEC_KINDS, ids=KIND_IDS)

@@ -49,6 +49,21 @@ def _legacy_ipv4(text: str) -> ipaddress.IPv4Address | None:
         return None
 
 
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address tunnels to (NAT64, 6to4, IPv4-compatible), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _NAT64) or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None  # (:: and ::1 are not IPv4-compatible addresses but themselves)
+
+
 def normalise_host(host: str) -> str:
     """Lower-case a host name and drop a trailing dot."""
     return host.lower().rstrip(".")
@@ -72,9 +87,19 @@ class EgressPolicy:
         return cls(allow_networks, allow_hosts, deny_networks, deny_hosts, dev_mode)
 
     def address_allowed(self, address: IPAddress) -> bool:
-        """Deny list first, then allow list, then loopback in dev mode, else only global addresses."""
+        """Deny list first, then allow list, then loopback in dev mode, else only global addresses.
+
+        An IPv6 address that carries an IPv4 address (mapped, compatible, NAT64, 6to4) is allowed
+        only if the IPv4 address inside is: behind a NAT64 gateway 64:ff9b::10.0.0.1 reaches 10.0.0.1.
+        """
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
+        embedded = embedded_ipv4(address)
+        if embedded is not None and not self._single_address_allowed(embedded):
+            return False
+        return self._single_address_allowed(address)
+
+    def _single_address_allowed(self, address: IPAddress) -> bool:
         if any(address in network for network in self.deny_networks):
             return False
         if any(address in network for network in self.allow_networks):

@@ -1,0 +1,128 @@
+"""The send-time egress gates without any network: the URL pre-check, the address filter and the policy resolver."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+import pytest
+import yarl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from callout.delivery.egress import EgressBlocked, PolicyResolver, check_url, permitted_addresses
+from callout.delivery.resolvers import StaticResolver
+from callout.delivery.sender import EgressDenied
+from callout.domain.egress import EgressPolicy, IPAddress
+
+DEFAULT = EgressPolicy()
+DEV = EgressPolicy(dev_mode=True)
+POLICIES = [
+    DEFAULT,
+    DEV,
+    EgressPolicy.from_entries(allow=["10.0.0.0/8", "fd00::/8"], deny=["10.9.0.0/16", "8.8.8.0/24"]),
+    EgressPolicy.from_entries(deny=["2000::/3"], dev_mode=True),
+]
+PUBLIC = ipaddress.ip_address("93.184.215.14")
+PRIVATE = ipaddress.ip_address("10.0.0.7")
+
+
+def _blocked_rule(policy: EgressPolicy, url: str) -> str:
+    with pytest.raises(EgressBlocked) as caught:
+        check_url(policy, yarl.URL(url))
+    return caught.value.rule
+
+
+def _resolve(policy: EgressPolicy, table: dict[str, list[str]], host: str, family: int = 0) -> list[str]:
+    resolver = PolicyResolver(policy, StaticResolver(table))
+    results = asyncio.run(resolver.resolve(host, 443, socket.AddressFamily(family)))
+    return [result["host"] for result in results]
+
+
+class TestCheckUrl:
+    def test_public_https_url_passes(self) -> None:
+        """An https URL with a public literal passes the pre-check."""
+        check_url(DEFAULT, yarl.URL("https://93.184.215.14/hook"))
+
+    def test_name_passes_to_resolution(self) -> None:
+        """An https URL with an ordinary name passes; its addresses are judged at connect time."""
+        check_url(DEFAULT, yarl.URL("https://hooks.example.com/hook"))
+
+    @pytest.mark.parametrize("url", ["ftp://93.184.215.14/x", "file:///etc/passwd", "unix:///run/x.sock", "/relative"])
+    def test_other_schemes_are_blocked(self, url: str) -> None:
+        """Only http and https URLs with a host may be called."""
+        assert _blocked_rule(DEV, url) == "scheme"
+
+    def test_plain_http_is_blocked_by_default(self) -> None:
+        """Plain http to a public host is refused without dev mode or an allow list."""
+        assert _blocked_rule(DEFAULT, "http://93.184.215.14/hook") == "plain_http"
+
+    @pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.1", "0177.0.0.1", "010.0.0.1", "127.0.0.1."])
+    def test_non_canonical_literals_are_blocked_even_in_dev_mode(self, host: str) -> None:
+        """A non-canonical IPv4 spelling is refused outright, whatever it would mean."""
+        assert _blocked_rule(DEV, f"http://{host}/hook") == "ambiguous_literal"
+
+    def test_deny_listed_name_is_blocked(self) -> None:
+        """A deny-listed host name is refused before resolution."""
+        policy = EgressPolicy.from_entries(deny=["evil.example"])
+        assert _blocked_rule(policy, "https://EVIL.example./hook") == "host"
+
+    def test_unicode_spelling_of_localhost_is_blocked(self) -> None:
+        """A host that IDNA maps onto localhost is refused like localhost."""
+        assert _blocked_rule(DEFAULT, "https://ⓛocalhost/hook") == "host"
+
+
+class TestPermittedAddresses:
+    def test_only_allowed_addresses_remain(self) -> None:
+        """Of a public and a private address, only the public one may be used."""
+        assert permitted_addresses(DEFAULT, "mixed.example", [PRIVATE, PUBLIC]) == [PUBLIC]
+
+    def test_ipv4_mapped_addresses_are_unwrapped(self) -> None:
+        """An IPv4-mapped IPv6 address is judged, and returned, as its IPv4 address."""
+        mapped = ipaddress.ip_address("::ffff:93.184.215.14")
+        assert permitted_addresses(DEFAULT, "mapped.example", [mapped]) == [PUBLIC]
+
+    def test_allow_listed_name_may_use_private_addresses(self) -> None:
+        """A name on the allow list may use its private addresses, except deny-listed ones."""
+        policy = EgressPolicy.from_entries(allow=["internal.svc"], deny=["10.9.0.0/16"])
+        addresses: list[IPAddress] = [PRIVATE, ipaddress.ip_address("10.9.0.1")]
+        assert permitted_addresses(policy, "internal.svc", addresses) == [PRIVATE]
+
+
+class TestPolicyResolver:
+    @given(address=st.ip_addresses(), policy=st.sampled_from(POLICIES))
+    def test_returns_an_address_iff_the_policy_allows_it(self, address: IPAddress, policy: EgressPolicy) -> None:
+        """A name's address is returned exactly when address_allowed says yes; otherwise EgressDenied."""
+        table = {"pinned.test": [str(address)]}
+        if policy.address_allowed(address):
+            unwrapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+            assert _resolve(policy, table, "pinned.test") == [str(unwrapped or address)]
+        else:
+            with pytest.raises(EgressDenied):
+                _resolve(policy, table, "pinned.test")
+
+    def test_denied_addresses_are_dropped_from_a_mixed_answer(self) -> None:
+        """Only the allowed addresses of a name are handed to aiohttp, in their order."""
+        table = {"mixed.test": ["127.0.0.1", "93.184.215.14", "10.0.0.1", "2606:2800:220:1::1"]}
+        assert _resolve(DEFAULT, table, "mixed.test") == ["93.184.215.14", "2606:2800:220:1::1"]
+
+    def test_family_is_respected(self) -> None:
+        """Asked for IPv4 only, the resolver returns only IPv4 addresses."""
+        table = {"dual.test": ["2606:2800:220:1::1", "93.184.215.14"]}
+        assert _resolve(DEFAULT, table, "dual.test", socket.AF_INET) == ["93.184.215.14"]
+
+    def test_unknown_name_is_a_lookup_failure(self) -> None:
+        """A name that does not resolve is an OSError, which aiohttp reports as a DNS failure."""
+        with pytest.raises(OSError, match="does not resolve"):
+            _resolve(DEFAULT, {}, "unknown.test")
+
+    def test_hex_literal_is_judged_as_an_address(self) -> None:
+        """A hex IPv4 spelling that reaches the resolver is refused, not looked up."""
+        with pytest.raises(EgressDenied):
+            _resolve(DEV, {}, "0x7f.1")
+
+    def test_localhost_is_refused_without_lookup(self) -> None:
+        """localhost is refused by name even if the resolver would answer a public address."""
+        with pytest.raises(EgressDenied):
+            _resolve(DEFAULT, {"localhost": ["93.184.215.14"]}, "localhost")
