@@ -51,7 +51,7 @@ def _run_with_context(settings: Settings, action: Callable[[ServiceContext], Cor
         try:
             return await action(context)
         finally:
-            await context.database.close()
+            await context.close()
 
     try:
         return asyncio.run(run())

@@ -15,6 +15,7 @@ from starlette.routing import Match, Route
 import callout
 from callout.api.action_service import action_rpcs
 from callout.api.connect import mount_connect
+from callout.api.dispatch_service import dispatch_rpcs
 from callout.api.errors import connect_error_body, rest_error_body
 from callout.api.metrics import ApiMetrics
 from callout.api.middleware import RequestIdMiddleware
@@ -37,7 +38,7 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         if owns_context:
-            await context.database.close()
+            await context.close()
 
     # No slash redirects: a trailing slash is an unknown path, answered in the transport's shape.
     app = FastAPI(
@@ -48,7 +49,7 @@ def create_app(
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    registry = RpcRegistry(action_rpcs())
+    registry = RpcRegistry(action_rpcs() + dispatch_rpcs())
     # callout's own methods are part of the catalog executions can be bound to.
     context = replace(context, catalog=context.catalog.merged(methods=[rpc.full_method for rpc in registry]))
     app.state.api = ApiState(context=context, metrics=ApiMetrics(), max_body_bytes=max_body_bytes)

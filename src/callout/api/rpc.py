@@ -6,12 +6,13 @@ Order of checks for every call, as in ZITADEL: authentication (by the transport)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from callout.api.protojson import Fields
 from callout.domain.auth import Permission, Principal
+from callout.services import interception
 from callout.services.auth import authorize
 from callout.services.context import ServiceContext
 
@@ -44,15 +45,24 @@ class Rpc:
 
 
 async def invoke(
-    rpc: Rpc, context: ServiceContext, principal: Principal, read_body: Callable[[], Awaitable[object]]
+    rpc: Rpc,
+    context: ServiceContext,
+    principal: Principal,
+    read_body: Callable[[], Awaitable[dict[str, Any]]],
+    headers: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """Authorize, then read, decode and run the handler; returns the response message as a dict.
+    """Authorize, run the request execution, decode and handle, run the response execution.
 
-    The body is read only after authorization so that a permission error wins over a malformed body.
+    As in ZITADEL's interceptor chain: authorization first (so a permission error wins over a
+    malformed body), then request targets see the not yet validated request, the possibly replaced
+    request is validated by the handler, and response targets see the handler's answer.
     """
     authorize(principal, rpc.permission)
-    body = await read_body()
-    return await rpc.handler(RpcCall(context, principal, Fields(body)))
+    request = await read_body()
+    forwarded = interception.forwarded_headers(headers)
+    request = await interception.run_request_execution(context, principal, rpc.full_method, request, forwarded)
+    response = await rpc.handler(RpcCall(context, principal, Fields(request)))
+    return await interception.run_response_execution(context, principal, rpc.full_method, request, response, forwarded)
 
 
 class RpcRegistry:

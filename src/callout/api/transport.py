@@ -53,7 +53,7 @@ async def handle_rpc(
     code = "ok"
     try:
         principal = await authenticate(state.context, request.headers.get("authorization"))
-        result = await invoke(rpc, state.context, principal, lambda: body_reader(request))
+        result = await invoke(rpc, state.context, principal, lambda: body_reader(request), request.headers.items())
         return JSONResponse(result)
     except CalloutError as error:
         code = error.kind.connect_code

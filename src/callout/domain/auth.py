@@ -24,6 +24,8 @@ class Permission(enum.StrEnum):
     EXECUTION_READ = "action.execution.read"
     EXECUTION_WRITE = "action.execution.write"
     AUTHENTICATED = "authenticated"
+    # callout's extension: host applications run executions and register catalog entries.
+    DISPATCH = "callout.dispatch"
 
 
 _ALL = frozenset(Permission)

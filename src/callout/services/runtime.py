@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import build_resolver
 from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
@@ -22,4 +23,5 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
         await upgrade_to_head(database)
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
     resolver = build_resolver(settings.egress_resolve, settings.egress_resolver)
-    return ServiceContext(database=database, secret_box=secret_box, egress=egress, resolver=resolver)
+    sender = AiohttpSender(egress, resolver)
+    return ServiceContext(database=database, secret_box=secret_box, egress=egress, resolver=resolver, sender=sender)

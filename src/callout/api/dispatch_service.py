@@ -1,0 +1,107 @@
+"""DispatchService (callout.v1): host applications run executions around their own methods (SPEC §6).
+
+A host application authenticates with its own token. The ids a target sees (user, organization,
+project) default to the token's and may be overridden per call with those of the end user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from callout.api.protojson import Fields, invalid
+from callout.api.rpc import Rpc, RpcCall
+from callout.domain.auth import Permission, Principal
+from callout.domain.catalog import validate_method_name
+from callout.services import executions as execution_service
+from callout.services import interception
+
+DISPATCH_SERVICE = "callout.v1.DispatchService"
+
+
+def _method(request: Fields) -> str:
+    method = request.required_string("method", max_length=1000)
+    if not validate_method_name(method):
+        raise invalid("method", "must look like /package.Service/Method")
+    return method
+
+
+def _object(request: Fields, name: str) -> dict[str, Any]:
+    value = request.raw(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(name, "must be a JSON object")
+    return value
+
+
+def _headers(request: Fields) -> dict[str, list[str]]:
+    pairs: list[tuple[str, str]] = []
+    for name, value in _object(request, "headers").items():
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, str) for item in values):
+            raise invalid(f"headers.{name}", "must be a string or a list of strings")
+        pairs.extend((name, item) for item in values)
+    return interception.forwarded_headers(pairs)
+
+
+def _caller(call: RpcCall) -> Principal:
+    request = call.request
+    return replace(
+        call.principal,
+        user_id=request.string("userId", max_length=200) or call.principal.user_id,
+        org_id=request.string("orgId", max_length=200) or call.principal.org_id,
+    )
+
+
+async def _run_request(call: RpcCall) -> dict[str, Any]:
+    request = await interception.run_request_execution(
+        call.context,
+        _caller(call),
+        _method(call.request),
+        _object(call.request, "request"),
+        _headers(call.request),
+        call.request.string("projectId", max_length=200) or "",
+    )
+    return {"request": request}
+
+
+async def _run_response(call: RpcCall) -> dict[str, Any]:
+    response = await interception.run_response_execution(
+        call.context,
+        _caller(call),
+        _method(call.request),
+        _object(call.request, "request"),
+        _object(call.request, "response"),
+        _headers(call.request),
+        call.request.string("projectId", max_length=200) or "",
+    )
+    return {"response": response}
+
+
+async def _run_function(call: RpcCall) -> dict[str, Any]:
+    name = call.request.required_string("name", max_length=200)
+    result = await interception.run_function(call.context, _caller(call), name, _object(call.request, "context"))
+    return {"result": result}
+
+
+async def _register_catalog(call: RpcCall) -> dict[str, Any]:
+    request = call.request
+    await execution_service.register_catalog(
+        call.context,
+        call.principal,
+        methods=request.strings("methods", max_length=1000),
+        functions=request.strings("functions"),
+        events=request.strings("events"),
+    )
+    return {}
+
+
+def dispatch_rpcs() -> list[Rpc]:
+    """The DispatchService RPCs."""
+    return [
+        Rpc(DISPATCH_SERVICE, "RunRequestExecution", Permission.DISPATCH, _run_request),
+        Rpc(DISPATCH_SERVICE, "RunResponseExecution", Permission.DISPATCH, _run_response),
+        Rpc(DISPATCH_SERVICE, "RunFunction", Permission.DISPATCH, _run_function),
+        Rpc(DISPATCH_SERVICE, "RegisterCatalog", Permission.DISPATCH, _register_catalog),
+    ]

@@ -1,0 +1,204 @@
+"""Byte-exact emulation of Go's ``encoding/json.Marshal``, so payload bodies match ZITADEL's.
+
+Rules (Go 1.22+, ``SetEscapeHTML(true)`` as ``json.Marshal`` uses):
+
+- compact output, no whitespace;
+- a ``dict`` keeps its insertion order (it stands for a Go struct, whose fields are emitted in
+  declaration order); a :class:`GoMap` — or every mapping when ``sort_keys=True`` — stands for a Go
+  map and is emitted with its keys sorted by their UTF-8 bytes, as Go does;
+- strings: ``"`` and ``\\`` backslash-escaped; ``\\b \\f \\n \\r \\t`` short escapes; other control
+  characters as ``\\u00xx`` (lowercase hex); ``<``, ``>``, ``&`` as ``\\u003c``, ``\\u003e``,
+  ``\\u0026``; U+2028/U+2029 as ``\\u2028``/``\\u2029``; surrogate code points (which Go strings
+  cannot hold; they stand for invalid UTF-8) as ``\\ufffd``; everything else raw UTF-8;
+- ``int`` as decimal; ``float`` like Go's float64 encoder (ES6 style: ``1e+21``, ``1e-7``,
+  ``0.000001``, ``5`` for ``5.0``, ``-0``); NaN and infinities are rejected like in Go;
+- ``bytes`` as standard padded base64 (Go's ``[]byte``);
+- aware ``datetime`` as RFC 3339 with trimmed nanoseconds (Go's ``time.Time``);
+- :class:`RawJSON` (Go's ``json.RawMessage`` or a ``json.Marshaler``'s output, such as protojson)
+  is validated, compacted and HTML-escaped exactly as Go post-processes marshaler output.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+_HEX = "0123456789abcdef"
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
+_RAW_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.DOTALL)
+_RAW_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
+_RAW_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+
+
+class GoMap(dict[str, Any]):
+    """A mapping encoded like a Go map: keys sorted by their UTF-8 bytes (a plain dict keeps its order)."""
+
+
+class RawJSON:
+    """Already-encoded JSON embedded verbatim (after Go's compaction and HTML escaping)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes | str) -> None:
+        self.data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawJSON) and other.data == self.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.data!r})"
+
+
+def encode_go_json(value: object, *, sort_keys: bool = False) -> bytes:
+    """Encode ``value`` exactly as Go's ``json.Marshal`` would encode the equivalent Go value.
+
+    With ``sort_keys=True`` every mapping is treated as a Go map (sorted keys); otherwise only
+    :class:`GoMap` instances are sorted and plain dicts keep their insertion order.
+    """
+    parts: list[str] = []
+    _encode(value, parts, sort_keys)
+    return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def quote_go_string(text: str) -> str:
+    """Return ``text`` as a JSON string literal with Go's escaping rules."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+
+
+def format_go_float(number: float) -> str:
+    """Format a float64 like Go's JSON encoder (shortest round-trip digits, ES6 exponent cut-offs)."""
+    if not math.isfinite(number):
+        raise ValueError(f"json: unsupported value: {number!r}")
+    if number == 0:
+        return "-0" if math.copysign(1.0, number) < 0 else "0"
+    exact = Decimal(repr(number))
+    if 1e-6 <= abs(number) < 1e21:
+        return _fixed(exact)
+    return _scientific(exact)
+
+
+def format_rfc3339_nano(moment: datetime) -> str:
+    """Format an aware datetime as Go's ``time.RFC3339Nano`` (trailing fraction zeros trimmed, ``Z`` for UTC)."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("a naive datetime has no RFC 3339 representation; attach a timezone")
+    stamp = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return stamp + (f".{fraction}" if fraction else "") + _format_offset(offset)
+
+
+def compact_raw_json(data: bytes) -> bytes:
+    """Validate raw JSON and compact it as Go does for marshaler output (whitespace dropped, HTML escaped)."""
+    try:
+        json.loads(data.decode("utf-8", "surrogateescape"), parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ValueError(f"json: invalid raw JSON: {exc}") from None
+    compacted = _RAW_TOKENS.sub(lambda match: match.group() if match.group()[:1] == b'"' else b"", data)
+    for needle, escape in _RAW_ESCAPES + _RAW_SEPARATORS:
+        compacted = compacted.replace(needle, escape)
+    return compacted
+
+
+def _encode(value: object, parts: list[str], sort_keys: bool) -> None:
+    if value is None:
+        parts.append("null")
+    elif isinstance(value, bool):
+        parts.append("true" if value else "false")
+    elif isinstance(value, str):
+        parts.append(quote_go_string(value))
+    elif isinstance(value, int):
+        parts.append(str(int(value)))
+    elif isinstance(value, float):
+        parts.append(format_go_float(value))
+    else:
+        _encode_composite(value, parts, sort_keys)
+
+
+def _encode_composite(value: object, parts: list[str], sort_keys: bool) -> None:
+    if isinstance(value, Mapping):
+        _encode_mapping(value, parts, sort_keys)
+    elif isinstance(value, list | tuple):
+        _encode_sequence(value, parts, sort_keys)
+    elif isinstance(value, RawJSON):
+        parts.append(compact_raw_json(value.data).decode("utf-8", "surrogateescape"))
+    elif isinstance(value, bytes | bytearray | memoryview):
+        parts.append('"' + base64.b64encode(bytes(value)).decode("ascii") + '"')
+    elif isinstance(value, datetime):
+        parts.append('"' + format_rfc3339_nano(value) + '"')
+    else:
+        raise TypeError(f"json: unsupported type: {type(value).__name__}")
+
+
+def _encode_mapping(mapping: Mapping[Any, Any], parts: list[str], sort_keys: bool) -> None:
+    items = [(_map_key(key), item) for key, item in mapping.items()]
+    if sort_keys or isinstance(mapping, GoMap):
+        items.sort(key=lambda pair: pair[0].encode("utf-8", "surrogatepass"))
+    parts.append("{")
+    for index, (key, item) in enumerate(items):
+        parts.append(("," if index else "") + quote_go_string(key) + ":")
+        _encode(item, parts, sort_keys)
+    parts.append("}")
+
+
+def _encode_sequence(items: list[Any] | tuple[Any, ...], parts: list[str], sort_keys: bool) -> None:
+    parts.append("[")
+    for index, item in enumerate(items):
+        parts.append("," if index else "")
+        _encode(item, parts, sort_keys)
+    parts.append("]")
+
+
+def _map_key(key: object) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(int(key))
+    raise TypeError(f"json: unsupported map key type: {type(key).__name__}")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\\ufffd"
+    return "\\u" + "".join(_HEX[(code >> shift) & 0xF] for shift in (12, 8, 4, 0))
+
+
+def _fixed(exact: Decimal) -> str:
+    return format(exact.normalize(), "f")
+
+
+def _scientific(exact: Decimal) -> str:
+    sign, digits, exponent = exact.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    power = exponent + len(text) - 1
+    mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+    # strconv pads the exponent to two digits; encoding/json then strips the pad of negative ones.
+    suffix = f"e+{power:02d}" if power >= 0 else f"e-{-power}"
+    return ("-" if sign else "") + mantissa + suffix
+
+
+def _format_offset(offset: timedelta) -> str:
+    seconds = int(offset.total_seconds())
+    if seconds == 0:
+        return "Z"
+    sign = "+" if seconds > 0 else "-"
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")

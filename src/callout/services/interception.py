@@ -1,0 +1,153 @@
+"""Running executions around calls: request, response and function executions (SPEC §4, §5).
+
+Used for callout's own RPCs and, through the Dispatch service, for host applications' methods and
+functions. Calls with a SYSTEM token skip executions so that a broken target can never lock the
+operator out (ZITADEL issue #8205).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from callout.domain.auth import Principal
+from callout.domain.executions import ConditionType, function_lookup_id, request_lookup_id
+from callout.engine import functions, payloads
+from callout.engine.outcomes import parse_json_object
+from callout.engine.router import RoutedTarget
+from callout.services.context import ServiceContext
+
+Headers = Mapping[str, Sequence[str]]
+
+
+@dataclass
+class RequestExchange:
+    """A request execution: targets see the request, a rest_call answer replaces it."""
+
+    principal: Principal
+    full_method: str
+    headers: Headers
+    request: dict[str, Any]
+    project_id: str = ""
+
+    def body(self) -> bytes:
+        """The request payload."""
+        p = self.principal
+        return payloads.request_payload(
+            self.full_method, p.instance_id, p.org_id, self.project_id, p.user_id, self.request, self.headers
+        )
+
+    def apply(self, answer: bytes) -> None:
+        """The bare replacement request."""
+        self.request = parse_json_object(answer)
+
+
+@dataclass
+class ResponseExchange:
+    """A response execution: targets see request and response, a rest_call answer replaces the response."""
+
+    principal: Principal
+    full_method: str
+    headers: Headers
+    request: dict[str, Any]
+    response: dict[str, Any]
+    project_id: str = ""
+
+    def body(self) -> bytes:
+        """The response payload."""
+        p = self.principal
+        return payloads.response_payload(
+            self.full_method,
+            p.instance_id,
+            p.org_id,
+            self.project_id,
+            p.user_id,
+            self.request,
+            self.response,
+            self.headers,
+        )
+
+    def apply(self, answer: bytes) -> None:
+        """The bare replacement response."""
+        self.response = parse_json_object(answer)
+
+
+@dataclass
+class FunctionExchange:
+    """A function execution: every target sees the context; rest_call answers are merged."""
+
+    name: str
+    context: dict[str, Any]
+    answers: list[bytes] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        """The function payload."""
+        return payloads.function_payload(self.name, self.context)
+
+    def apply(self, answer: bytes) -> None:
+        """Keep the answer for merging (validated now so an interrupting target fails here)."""
+        functions.merge_function_answers(self.name, [answer])
+        self.answers.append(answer)
+
+    def merged(self) -> dict[str, Any]:
+        """All answers merged by the function's rules."""
+        return functions.merge_function_answers(self.name, self.answers)
+
+
+def forwarded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """The incoming headers targets may see (Content-Type, X-Forwarded-*, Host, Origin)."""
+    return payloads.filter_forwarded_headers(pairs)
+
+
+async def _chain(context: ServiceContext, principal: Principal, lookup_id: str) -> tuple[RoutedTarget, ...]:
+    if principal.is_system:
+        return ()
+    router = await context.routers.router_for(principal.instance_id, principal.routing_version)
+    return router.best_match(lookup_id)
+
+
+async def run_request_execution(
+    context: ServiceContext,
+    principal: Principal,
+    full_method: str,
+    request: dict[str, Any],
+    headers: Headers,
+    project_id: str = "",
+) -> dict[str, Any]:
+    """Run the request execution of a method; returns the (possibly replaced) request."""
+    chain = await _chain(context, principal, request_lookup_id(ConditionType.REQUEST, full_method))
+    if not chain:
+        return request
+    exchange = RequestExchange(principal, full_method, headers, request, project_id)
+    await context.chains.run(chain, exchange)
+    return exchange.request
+
+
+async def run_response_execution(
+    context: ServiceContext,
+    principal: Principal,
+    full_method: str,
+    request: dict[str, Any],
+    response: dict[str, Any],
+    headers: Headers,
+    project_id: str = "",
+) -> dict[str, Any]:
+    """Run the response execution of a method; returns the (possibly replaced) response."""
+    chain = await _chain(context, principal, request_lookup_id(ConditionType.RESPONSE, full_method))
+    if not chain:
+        return response
+    exchange = ResponseExchange(principal, full_method, headers, request, response, project_id)
+    await context.chains.run(chain, exchange)
+    return exchange.response
+
+
+async def run_function(
+    context: ServiceContext, principal: Principal, name: str, function_context: dict[str, Any]
+) -> dict[str, Any]:
+    """Run a function execution; returns the merged answers (empty without targets)."""
+    chain = await _chain(context, principal, function_lookup_id(name))
+    exchange = FunctionExchange(name, function_context)
+    if chain:
+        await context.chains.run(chain, exchange)
+    return exchange.merged()
