@@ -42,5 +42,6 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+        # Cached loggers make a filtered-out call nearly free; configure before the first log call.
+        cache_logger_on_first_use=True,
     )

@@ -37,6 +37,7 @@ class EgressBlocked(EgressDenied):
         super().__init__(f"egress to {host!r} denied: {detail}")
         self.host = host
         self.rule = rule
+        self.detail = detail
 
 
 def check_url(policy: EgressPolicy, url: yarl.URL) -> None:

@@ -9,7 +9,6 @@ connect on our behalf, past the resolver that enforces the policy).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -36,6 +35,7 @@ from callout.domain.egress import EgressPolicy
 USER_AGENT = f"callout/{__version__}"
 CONNECTION_LIMIT = 100
 READ_CHUNK_BYTES = 64 * 1024
+URL_CACHE_SIZE = 4096
 
 logger = structlog.get_logger("callout.delivery")
 
@@ -64,6 +64,7 @@ class AiohttpSender:
         self._connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
         self.blocked = 0
+        self._url_verdicts: dict[str, yarl.URL | EgressBlocked] = {}
 
     async def start(self) -> None:
         """Open the shared session now rather than on the first send."""
@@ -87,9 +88,7 @@ class AiohttpSender:
     async def send(self, request: OutboundRequest) -> OutboundResponse:
         """POST the request's exact body and headers; return any HTTP answer, or raise a DeliveryError."""
         try:
-            url = _parse_url(request.url)
-            check_url(self._policy, url)
-            return await self._exchange(url, request)
+            return await self._exchange(self._checked_url(request.url), request)
         except EgressBlocked as blocked:
             self._record_blocked(blocked)
             raise
@@ -98,8 +97,8 @@ class AiohttpSender:
         session = self._open_session()
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(request.timeout_seconds):
-                return await self._post(session, url, request, started)
+            # aiohttp's total timeout covers connecting, sending and reading the whole body.
+            return await self._post(session, url, request, started)
         except DeliveryError:
             raise
         except TimeoutError as exc:
@@ -130,6 +129,8 @@ class AiohttpSender:
         limit = self._max_response_bytes
         if (response.content_length or 0) > limit:
             raise self._too_large(response)
+        if response.content_length is not None and "Content-Encoding" not in response.headers:
+            return await response.read()  # declared, uncompressed and within the limit: the common case
         body = bytearray()
         while chunk := await response.content.read(min(READ_CHUNK_BYTES, limit + 1 - len(body))):
             body += chunk
@@ -153,6 +154,23 @@ class AiohttpSender:
                 trust_env=False,
             )
         return self._session
+
+    def _checked_url(self, raw_url: str) -> yarl.URL:
+        # The policy never changes for a sender, so a URL's verdict (not its DNS answer) is cached.
+        cached = self._url_verdicts.get(raw_url)
+        if cached is None:
+            try:
+                url = _parse_url(raw_url)
+                check_url(self._policy, url)
+                cached = url
+            except EgressBlocked as blocked:
+                cached = blocked
+            if len(self._url_verdicts) >= URL_CACHE_SIZE:
+                self._url_verdicts.clear()
+            self._url_verdicts[raw_url] = cached
+        if isinstance(cached, EgressBlocked):
+            raise EgressBlocked(cached.host, cached.rule, cached.detail)
+        return cached
 
     def _record_blocked(self, blocked: EgressBlocked) -> None:
         self.blocked += 1

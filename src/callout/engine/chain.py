@@ -10,8 +10,8 @@ never fail the chain.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -20,7 +20,7 @@ import structlog
 from callout.delivery.sender import DeliveryError, OutboundRequest, OutboundResponse, Sender
 from callout.domain.clock import Clock
 from callout.domain.targets import PayloadType, TargetType
-from callout.engine.outcomes import delivery_failure, interpret_response
+from callout.engine.outcomes import TargetAnswer, delivery_failure, interpret_response
 from callout.engine.router import RoutedTarget
 from callout.engine.signing import SIGNATURE_HEADER, compute_signature_header, standard_webhook_headers
 from callout.errors import CalloutError, FailedPrecondition
@@ -35,7 +35,7 @@ class Exchange(Protocol):
         """The JSON bytes to send to the next target."""
         ...
 
-    def apply(self, answer: bytes) -> None:
+    def apply(self, answer: TargetAnswer) -> None:
         """Take a successful rest_call answer into account; raise CalloutError if it is unusable."""
         ...
 
@@ -63,7 +63,7 @@ class ChainRunner:
                 if routed.target.interrupt_on_error:
                     raise
 
-    async def _call(self, routed: RoutedTarget, body: bytes) -> bytes:
+    async def _call(self, routed: RoutedTarget, body: bytes) -> TargetAnswer:
         try:
             response = await self.send(routed, body)
         except DeliveryError as error:
@@ -78,7 +78,7 @@ class ChainRunner:
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
-            **standard_webhook_headers(f"msg_{uuid.uuid4().hex}", timestamp),
+            **standard_webhook_headers(f"msg_{os.urandom(16).hex()}", timestamp),
         }
         request = OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
         started = time.perf_counter()

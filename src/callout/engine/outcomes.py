@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from callout.delivery.sender import DeliveryError, DeliveryTimeout, OutboundResponse
@@ -29,21 +30,34 @@ _FORWARDED_KINDS: dict[int, type[CalloutError]] = {
 }
 
 
-def interpret_response(response: OutboundResponse) -> bytes:
-    """Return the body of a successful answer; raise the error a failed or forwarding answer means."""
+@dataclass(frozen=True)
+class TargetAnswer:
+    """A successful answer: its bytes and, when they are JSON, the parsed value (parsed once)."""
+
+    body: bytes
+    value: Any = None
+    is_json: bool = False
+
+
+def interpret_response(response: OutboundResponse) -> TargetAnswer:
+    """Return a successful answer; raise the error a failed or forwarding answer means."""
     if not response.ok:
         raise FailedPrecondition("Errors.Execution.Failed", f"the target answered HTTP {response.status}")
-    forwarded = _forwarded_error(response.body)
+    answer = _parse(response.body)
+    forwarded = _forwarded_error(answer.value) if answer.is_json else None
     if forwarded is not None:
         raise forwarded
-    return response.body
+    return answer
 
 
-def _forwarded_error(body: bytes) -> CalloutError | None:
+def _parse(body: bytes) -> TargetAnswer:
     try:
-        answer: Any = json.loads(body) if body.strip() else None
+        return TargetAnswer(body, json.loads(body), True) if body.strip() else TargetAnswer(body)
     except ValueError:
-        return None
+        return TargetAnswer(body)
+
+
+def _forwarded_error(answer: Any) -> CalloutError | None:
     if not isinstance(answer, dict):
         return None
     status, message = answer.get("forwardedStatusCode"), answer.get("forwardedErrorMessage")
@@ -66,14 +80,10 @@ def delivery_failure(error: DeliveryError) -> CalloutError:
     return FailedPrecondition("Errors.Execution.Failed", f"the target could not be reached ({error.reason})")
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Parse a rest_call answer that must be a JSON object."""
-    try:
-        value = json.loads(body)
-    except ValueError as error:
-        raise FailedPrecondition(
-            "Errors.Execution.ResponseIsNotValidJSON", "the target's answer is not JSON"
-        ) from error
-    if not isinstance(value, dict):
+def json_object(answer: TargetAnswer) -> dict[str, Any]:
+    """The answer of a rest_call that must be a JSON object."""
+    if not answer.is_json:
+        raise FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", "the target's answer is not JSON")
+    if not isinstance(answer.value, dict):
         raise FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", "the target's answer is not a JSON object")
-    return value
+    return answer.value

@@ -8,7 +8,6 @@ Receivers check it with :mod:`callout.verify`.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 
@@ -21,9 +20,8 @@ WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
 
 def compute_signature(body: bytes, key: str, timestamp: int) -> str:
     """The hex HMAC-SHA256 of ``"<timestamp>." + body`` under ``key``."""
-    mac = hmac.new(key.encode("utf-8"), f"{timestamp}.".encode("ascii"), hashlib.sha256)
-    mac.update(body)
-    return mac.hexdigest()
+    # hmac.digest is the one-shot C implementation: this runs on every target call.
+    return hmac.digest(key.encode("utf-8"), b"%d." % timestamp + body, "sha256").hex()
 
 
 def compute_signature_header(body: bytes, keys: Sequence[str], timestamp: int) -> str:

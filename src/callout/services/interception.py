@@ -14,7 +14,7 @@ from typing import Any
 from callout.domain.auth import Principal
 from callout.domain.executions import ConditionType, function_lookup_id, request_lookup_id
 from callout.engine import functions, payloads
-from callout.engine.outcomes import parse_json_object
+from callout.engine.outcomes import TargetAnswer, json_object
 from callout.engine.router import RoutedTarget
 from callout.services.context import ServiceContext
 
@@ -38,9 +38,9 @@ class RequestExchange:
             self.full_method, p.instance_id, p.org_id, self.project_id, p.user_id, self.request, self.headers
         )
 
-    def apply(self, answer: bytes) -> None:
+    def apply(self, answer: TargetAnswer) -> None:
         """The bare replacement request."""
-        self.request = parse_json_object(answer)
+        self.request = json_object(answer)
 
 
 @dataclass
@@ -68,9 +68,9 @@ class ResponseExchange:
             self.headers,
         )
 
-    def apply(self, answer: bytes) -> None:
+    def apply(self, answer: TargetAnswer) -> None:
         """The bare replacement response."""
-        self.response = parse_json_object(answer)
+        self.response = json_object(answer)
 
 
 @dataclass
@@ -79,16 +79,17 @@ class FunctionExchange:
 
     name: str
     context: dict[str, Any]
-    answers: list[bytes] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
 
     def body(self) -> bytes:
         """The function payload."""
         return payloads.function_payload(self.name, self.context)
 
-    def apply(self, answer: bytes) -> None:
+    def apply(self, answer: TargetAnswer) -> None:
         """Keep the answer for merging (validated now so an interrupting target fails here)."""
-        functions.merge_function_answers(self.name, [answer])
-        self.answers.append(answer)
+        value = json_object(answer)
+        functions.merge_function_answers(self.name, [value])
+        self.answers.append(value)
 
     def merged(self) -> dict[str, Any]:
         """All answers merged by the function's rules."""

@@ -1,0 +1,213 @@
+"""An async client of callout's Dispatch service (``callout.v1.DispatchService``, Connect JSON, SPEC §6).
+
+Host applications use it to run the request and response executions of their own methods, to run
+function executions and to register catalog entries. It talks to the operator-configured callout
+server, not to user targets, so the egress policy does not apply. Every failure is a
+``DispatchError``: a non-2xx answer carries callout's Connect error (code, message, message id,
+detail); a transport failure is ``503 unavailable``, a timeout ``504 deadline_exceeded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from callout import __version__
+
+DISPATCH_SERVICE = "callout.v1.DispatchService"
+USER_AGENT = f"callout-dispatch-client/{__version__}"
+MAX_ANSWER_BYTES = 20 * 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
+_CODES_BY_STATUS = {
+    400: "invalid_argument",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    409: "already_exists",
+    429: "resource_exhausted",
+    501: "unimplemented",
+    503: "unavailable",
+    504: "deadline_exceeded",
+}
+
+
+class DispatchError(Exception):
+    """callout refused or failed a dispatch call (or could not be reached)."""
+
+    def __init__(self, status: int, code: str, message: str, message_id: str = "", detail: str = "") -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.message_id = message_id
+        self.detail = detail
+
+    @property
+    def is_execution_error(self) -> bool:
+        """Whether a target caused it (forwarded error, failing or slow target), not callout or the client."""
+        return self.message_id.startswith("Errors.Execution.")
+
+
+class DispatchClient:
+    """Calls the Dispatch RPCs over one shared aiohttp session (opened lazily, closed by ``close()``)."""
+
+    def __init__(self, base_url: str, token: str, *, timeout_seconds: float = 10) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout_seconds = timeout_seconds
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the shared session; a later call opens a new one."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def run_request(
+        self,
+        method: str,
+        request: Mapping[str, Any],
+        headers: Mapping[str, Sequence[str]] | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run the request execution of ``method``; return the (possibly replaced) request."""
+        body = {"method": method, "request": dict(request), **_context(headers, user_id, org_id, project_id)}
+        return _object_field(await self._call("RunRequestExecution", body), "request")
+
+    async def run_response(
+        self,
+        method: str,
+        request: Mapping[str, Any],
+        response: Mapping[str, Any],
+        headers: Mapping[str, Sequence[str]] | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Run the response execution of ``method``; return the (possibly replaced) response."""
+        body = {
+            "method": method,
+            "request": dict(request),
+            "response": dict(response),
+            **_context(headers, user_id, org_id, project_id),
+        }
+        return _object_field(await self._call("RunResponseExecution", body), "response")
+
+    async def run_function(self, name: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Run the function execution ``name``; return the merged answers of its targets."""
+        answer = await self._call("RunFunction", {"name": name, "context": dict(context)})
+        return _object_field(answer, "result")
+
+    async def register_catalog(
+        self, methods: Iterable[str] = (), functions: Iterable[str] = (), events: Iterable[str] = ()
+    ) -> None:
+        """Add methods (``/pkg.Service/Method``), functions and event types to the instance's catalog."""
+        body = {"methods": list(methods), "functions": list(functions), "events": list(events)}
+        await self._call("RegisterCatalog", body)
+
+    async def _call(self, rpc: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self._base_url}/{DISPATCH_SERVICE}/{rpc}"
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                status, raw = await self._post(url, body)
+        except TimeoutError as exc:
+            raise DispatchError(
+                504, "deadline_exceeded", f"callout did not answer within {self._timeout_seconds:g}s"
+            ) from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise DispatchError(503, "unavailable", f"callout is unreachable ({type(exc).__name__})") from exc
+        if not 200 <= status <= 299:
+            raise _error_from_answer(status, raw)
+        return _parse_answer(raw)
+
+    async def _post(self, url: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        async with self._open_session().post(url, data=json.dumps(body), headers=headers) as response:
+            return response.status, await _read_bounded(response)
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
+        return self._session
+
+
+async def _read_bounded(response: aiohttp.ClientResponse) -> bytes:
+    if (response.content_length or 0) > MAX_ANSWER_BYTES:
+        raise ValueError("the answer is too large")
+    body = bytearray()
+    while chunk := await response.content.read(READ_CHUNK_BYTES):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise ValueError("the answer is too large")
+    return bytes(body)
+
+
+def _context(
+    headers: Mapping[str, Sequence[str]] | None, user_id: str | None, org_id: str | None, project_id: str | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {"userId": user_id, "orgId": org_id, "projectId": project_id}
+    if headers:
+        fields["headers"] = {name: list(values) for name, values in headers.items()}
+    return {key: value for key, value in fields.items() if value}
+
+
+def _parse_answer(raw: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise DispatchError(502, "internal", "callout's answer is not a JSON object")
+    return answer
+
+
+def _object_field(answer: dict[str, Any], name: str) -> dict[str, Any]:
+    value = answer.get(name, {})
+    if not isinstance(value, dict):
+        raise DispatchError(502, "internal", f"callout's answer has no object {name!r}")
+    return value
+
+
+def _error_from_answer(status: int, raw: bytes) -> DispatchError:
+    """Read a Connect error body; anything else (e.g. a proxy's HTML page) keeps just the status."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return DispatchError(status, _CODES_BY_STATUS.get(status, "unknown"), f"callout answered HTTP {status}")
+    debug = _first_debug(body.get("details"))
+    return DispatchError(
+        status,
+        str(body.get("code") or _CODES_BY_STATUS.get(status, "unknown")),
+        str(body.get("message") or f"callout answered HTTP {status}"),
+        str(debug.get("id") or ""),
+        str(debug.get("message") or ""),
+    )
+
+
+def _first_debug(details: Any) -> dict[str, Any]:
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        debug = details[0].get("debug")
+        if isinstance(debug, dict):
+            return debug
+    return {}

@@ -1,0 +1,369 @@
+"""An ASGI middleware that runs callout's request and response executions around a host application's routes.
+
+Wrap any ASGI app (FastAPI, Starlette)::
+
+    app = CalloutMiddleware(app, client=DispatchClient(url, token), service="example.users.v1.UserService")
+
+or ``app.add_middleware(CalloutMiddleware, client=..., service=...)``. Each route is a method
+``/<service>/<Operation>``, the operation being the route's name in UpperCamelCase (``create_user`` →
+``CreateUser``); routes that match nothing, and routes hidden from the schema (FastAPI's docs), pass
+through untouched. A JSON object body (an empty body is ``{}``) goes through the request execution and
+the handler sees the possibly replaced body; a 2xx JSON object response goes through the response
+execution. Other bodies pass through unchanged, without executions. A target's error (forwarded or
+failing) becomes an HTTP error with its status and ``{"code", "message"}``; when callout itself
+refuses or cannot be reached, the client gets a 5xx (502 for callout's 4xx, e.g. a bad host token,
+which is no fault of the client's) and the log says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from callout.delivery.dispatch_client import DispatchError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = Mapping[str, Sequence[str]]
+
+FORWARDED_HEADERS = {
+    name.lower(): name for name in ("Content-Type", "Host", "Origin", "X-Forwarded-For", "X-Forwarded-Host")
+}
+REGISTER_RETRY_SECONDS = 60.0
+
+log = structlog.get_logger("callout.integrations")
+
+
+class Dispatcher(Protocol):
+    """What the middleware needs of a Dispatch client (``DispatchClient`` is one)."""
+
+    async def run_request(
+        self,
+        method: str,
+        request: Mapping[str, Any],
+        headers: Headers | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    async def run_response(
+        self,
+        method: str,
+        request: Mapping[str, Any],
+        response: Mapping[str, Any],
+        headers: Headers | None = None,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    async def register_catalog(
+        self, methods: Iterable[str] = (), functions: Iterable[str] = (), events: Iterable[str] = ()
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whom a call is for, as targets see it (``userID``, ``orgID``, ``projectID``); None: the token's."""
+
+    user_id: str | None = None
+    org_id: str | None = None
+    project_id: str | None = None
+
+
+def operation_name(route_name: str) -> str:
+    """A route name in UpperCamelCase: ``create_user`` → ``CreateUser``, ``get-user`` → ``GetUser``."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", route_name) if part)
+
+
+def _routes_of(app: Any) -> list[Any]:
+    routes = getattr(getattr(app, "router", app), "routes", None)
+    return list(routes) if isinstance(routes, list | tuple) else []
+
+
+def _is_endpoint(route: Any) -> bool:
+    return hasattr(route, "methods") and bool(getattr(route, "include_in_schema", True) and getattr(route, "name", ""))
+
+
+def matching_route_name(routes: Iterable[Any], scope: Scope) -> str | None:
+    """The name of the route that fully matches the request (looking into mounts), or None."""
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if getattr(match, "name", "") != "FULL":
+            continue
+        if not hasattr(route, "methods") and hasattr(route, "routes"):
+            return matching_route_name(route.routes, {**scope, **child_scope})
+        return str(route.name) if _is_endpoint(route) else None
+    return None
+
+
+def route_names(routes: Iterable[Any]) -> Iterator[str]:
+    """The names of every HTTP route shown in the schema, looking into mounts."""
+    for route in routes:
+        if not hasattr(route, "methods") and hasattr(route, "routes"):
+            yield from route_names(route.routes)
+        elif _is_endpoint(route):
+            yield str(route.name)
+
+
+class CalloutMiddleware:
+    """Runs the request and response executions of ``/<service>/<Operation>`` around each HTTP route."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        client: Dispatcher,
+        service: str,
+        operation_for: Callable[[Scope], str | None] | None = None,
+        register: bool = True,
+        operations: Iterable[str] | None = None,
+        identify: Callable[[Scope], Identity] | None = None,
+    ) -> None:
+        self.app = app
+        self.client = client
+        self.service = service
+        self._operation_for = operation_for
+        self._register = register
+        self._operations = None if operations is None else tuple(operations)
+        self._identify = identify
+        self._registered = False
+        self._register_after = 0.0
+        self._register_lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._register:
+            await self.app(scope, receive, self._after_startup(scope, send))
+            return
+        method = self.method_for(scope) if scope["type"] == "http" else None
+        if method is None:
+            await self.app(scope, receive, send)
+            return
+        if self._register:
+            await self.ensure_registered(scope)
+        await _Call(self, method, scope, send).run(receive)
+
+    def method_for(self, scope: Scope) -> str | None:
+        """The full method of this request, or None when it passes through untouched."""
+        if self._operation_for is not None:
+            operation = self._operation_for(scope)
+        else:
+            name = matching_route_name(self._routes(scope), scope)
+            operation = operation_name(name) if name else None
+        return f"/{self.service}/{operation}" if operation else None
+
+    def methods(self, scope: Scope | None = None) -> list[str]:
+        """Every method of the app (or the given operations), as registered in the catalog."""
+        operations = self._operations
+        if operations is None:
+            operations = tuple(operation_name(name) for name in route_names(self._routes(scope or {})))
+        return sorted({f"/{self.service}/{operation}" for operation in operations if operation})
+
+    async def ensure_registered(self, scope: Scope | None = None) -> None:
+        """Register the app's methods once; a failure is logged and retried a minute later."""
+        if self._registered or time.monotonic() < self._register_after:
+            return
+        async with self._register_lock:
+            if self._registered or time.monotonic() < self._register_after:
+                return
+            try:
+                await self.client.register_catalog(methods=self.methods(scope))
+                self._registered = True
+            except DispatchError as error:
+                self._register_after = time.monotonic() + REGISTER_RETRY_SECONDS
+                log.warning("callout.register_failed", service=self.service, status=error.status, error=error.message)
+
+    def identity(self, scope: Scope) -> Identity:
+        """Whom the call is for (default: the host token's user and organization)."""
+        return self._identify(scope) if self._identify is not None else Identity()
+
+    def _routes(self, scope: Scope) -> list[Any]:
+        return _routes_of(self.app) or _routes_of(scope.get("app"))
+
+    def _after_startup(self, scope: Scope, send: Send) -> Send:
+        async def send_after_registering(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                await self.ensure_registered(scope)
+            await send(message)
+
+        return send_after_registering
+
+
+class _Call:
+    """One intercepted HTTP request: the request execution, the app, the response execution."""
+
+    def __init__(self, middleware: CalloutMiddleware, method: str, scope: Scope, send: Send) -> None:
+        self.middleware = middleware
+        self.client = middleware.client
+        self.method = method
+        self.scope = scope
+        self.send = send
+        self.headers = forwarded_headers(scope)
+        self.identity = middleware.identity(scope)
+        self.request: dict[str, Any] = {}
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def run(self, receive: Receive) -> None:
+        app = self.middleware.app
+        if not _is_json(_header(self.scope.get("headers", []), b"content-type"), empty_is_json=True):
+            await app(self.scope, receive, self.send)
+            return
+        body, connected = await read_body(receive)
+        original = parse_json_object(body)
+        if original is None or not connected:
+            await app(self.scope, replay(body, receive), self.send)
+            return
+        try:
+            self.request = await self.client.run_request(
+                self.method, original, self.headers, **_identity_args(self.identity)
+            )
+        except DispatchError as error:
+            await send_error(self.send, error, self.method)
+            return
+        scope, body = replaced_request(self.scope, body, original, self.request)
+        await app(scope, replay(body, receive), self.intercept)
+
+    async def intercept(self, message: Message) -> None:
+        """Hold back a 2xx JSON response until the response execution has run; pass anything else on."""
+        if message["type"] == "http.response.start" and _is_replaceable(message):
+            self.start = message
+            return
+        if message["type"] != "http.response.body" or self.start is None:
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            await self.finish(self.start, b"".join(self.chunks))
+
+    async def finish(self, start: Message, body: bytes) -> None:
+        """Run the response execution on the held response and send what it returned."""
+        self.start = None
+        response = parse_json_object(body) if body else None
+        if response is not None:
+            try:
+                replaced = await self.client.run_response(
+                    self.method, self.request, response, self.headers, **_identity_args(self.identity)
+                )
+            except DispatchError as error:
+                await send_error(self.send, error, self.method)
+                return
+            if replaced != response:
+                body = _dump(replaced)
+                start = {**start, "headers": with_content_length(start.get("headers", []), len(body))}
+        await self.send(start)
+        await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _identity_args(identity: Identity) -> dict[str, str | None]:
+    return {"user_id": identity.user_id, "org_id": identity.org_id, "project_id": identity.project_id}
+
+
+def forwarded_headers(scope: Scope) -> dict[str, list[str]]:
+    """The request headers targets may see (Content-Type, Host, Origin, X-Forwarded-For/-Host)."""
+    headers: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = FORWARDED_HEADERS.get(raw_name.decode("latin-1").lower())
+        if name is not None:
+            headers.setdefault(name, []).append(raw_value.decode("latin-1"))
+    return headers
+
+
+async def read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The whole request body, and False if the client disconnected before sending all of it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks), False
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that first yields ``body`` as one message, then the client's later messages."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+def parse_json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object (empty: ``{}``), or None when it is something else."""
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def replaced_request(
+    scope: Scope, body: bytes, original: dict[str, Any], request: dict[str, Any]
+) -> tuple[Scope, bytes]:
+    """The scope and body the app sees: unchanged if the request is, else the new JSON, length fixed."""
+    if request == original:
+        return scope, body
+    new_body = _dump(request)
+    headers = [(name, value) for name, value in scope.get("headers", []) if name.lower() != b"transfer-encoding"]
+    if _header(headers, b"content-type") is None:
+        headers.append((b"content-type", b"application/json"))
+    return {**scope, "headers": with_content_length(headers, len(new_body))}, new_body
+
+
+def with_content_length(headers: Iterable[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
+    """The headers with exactly one content-length, of ``length``."""
+    kept = [(name, value) for name, value in headers if name.lower() != b"content-length"]
+    return [*kept, (b"content-length", str(length).encode())]
+
+
+async def send_error(send: Send, error: DispatchError, method: str) -> None:
+    """Answer with a JSON error: a target's error keeps its status, callout's own failures become a 5xx."""
+    if error.is_execution_error:
+        status, code, message = error.status, error.code, error.detail or error.message
+    else:
+        log.warning("callout.dispatch_failed", method=method, status=error.status, error=error.message)
+        status = error.status if error.status >= 500 else 502
+        code = error.code if error.status >= 500 else "unavailable"
+        message = "the actions service failed" if error.status < 500 else error.message
+    body = _dump({"code": code, "message": message})
+    headers = with_content_length([(b"content-type", b"application/json")], len(body))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key.lower() == name), None)
+
+
+def _is_json(content_type: bytes | None, *, empty_is_json: bool = False) -> bool:
+    if content_type is None:
+        return empty_is_json
+    media = content_type.split(b";")[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _is_replaceable(start: Message) -> bool:
+    headers = start.get("headers", [])
+    encoding = _header(headers, b"content-encoding")
+    plain = encoding is None or encoding.strip().lower() == b"identity"
+    return 200 <= int(start["status"]) <= 299 and plain and _is_json(_header(headers, b"content-type"))
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
