@@ -69,7 +69,18 @@ def main() -> None:
 @storage_options
 @click.option("--host", help="Interface to listen on; default 127.0.0.1 (env CALLOUT_HOST).")
 @click.option("--port", type=int, help="Port to listen on; default 8080 (env CALLOUT_PORT).")
-@click.option("--dev", is_flag=True, default=None, help="Development mode (env CALLOUT_DEV).")
+@click.option(
+    "--dev",
+    is_flag=True,
+    default=None,
+    help="Development mode: targets on loopback and plain http allowed (env CALLOUT_DEV).",
+)
+@click.option(
+    "--catalog",
+    "catalog_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help='Host catalog, JSON {"methods":[...],"functions":[...],"events":[...]} (env CALLOUT_CATALOG_FILE).',
+)
 def serve(**options: Any) -> None:
     """Serve the API; the first start creates the default instance and its admin token file."""
     settings = _settings(**options)
@@ -77,7 +88,10 @@ def serve(**options: Any) -> None:
     from callout.server import run_server
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(settings))
+        try:
+            asyncio.run(run_server(settings))
+        except CalloutError as error:
+            raise click.ClickException(error.message) from error
 
 
 @main.command()

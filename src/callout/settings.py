@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
     dev: bool = False
+    catalog_file: Path | None = None
     egress_allow: list[str] = Field(default_factory=list)
     egress_deny: list[str] = Field(default_factory=list)
     # Pinned addresses per host name (like curl --resolve); "static" resolves only these, never DNS.

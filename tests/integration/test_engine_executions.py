@@ -246,3 +246,16 @@ class TestRouting:
         await owner.bind({"request": {"all": True}}, [await owner.target(receiver)])
         statuses = ((await owner.rpc("ListTargets", {})).status_code, (await system.rpc("ListTargets", {})).status_code)
         assert (statuses, len(receiver.hits)) == ((400, 200), 1)
+
+
+class TestMetrics:
+    async def test_target_call_outcomes_are_exported(self, engine: Engine) -> None:
+        """After a successful and a failed call /metrics counts both outcomes."""
+        ok = await engine.receivers.start()
+        failing = await engine.receivers.start(answer(500))
+        chain = [await engine.target(ok, kind="restWebhook"), await engine.target(failing, interrupt=False)]
+        await engine.bind({"request": {"method": GET_TARGET}}, chain)
+        await engine.rpc("GetTarget", {"id": "x"})
+        text = (await engine.client.get("/metrics")).text
+        assert 'callout_target_calls_total{outcome="ok"} 1.0' in text
+        assert 'callout_target_calls_total{outcome="Errors.Execution.Failed"} 1.0' in text

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from callout.services.context import ServiceContext
 
 
 class ApiMetrics:
@@ -27,3 +33,24 @@ class ApiMetrics:
         """Count one finished RPC."""
         self.requests.labels(rpc, transport, code).inc()
         self.latency.labels(rpc, transport).observe(seconds)
+
+    def watch(self, context: ServiceContext) -> None:
+        """Also export the engine's target-call outcomes and the egress policy's refusals."""
+        self.registry.register(_EngineCollector(context))
+
+
+class _EngineCollector(Collector):
+    """Reads the counters the engine and the sender keep, at scrape time."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self._context = context
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        calls = CounterMetricFamily("callout_target_calls", "Target calls by outcome.", labels=["outcome"])
+        if "chains" in self._context.__dict__:  # created on the first target call
+            for outcome, count in sorted(self._context.chains.outcomes.items()):
+                calls.add_metric([outcome], count)
+        yield calls
+        blocked = CounterMetricFamily("callout_egress_blocked", "Target calls refused by the egress policy.")
+        blocked.add_metric([], getattr(self._context.sender, "blocked", 0))
+        yield blocked

@@ -10,6 +10,7 @@ never fail the chain.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import time
 from collections.abc import Sequence
@@ -47,6 +48,8 @@ class ChainRunner:
         self._sender = sender
         self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        # Calls by outcome ("ok" or the error's message id), exported as a Prometheus counter.
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     async def run(self, chain: Sequence[RoutedTarget], exchange: Exchange) -> None:
         """Call every target in order; raises the error of the first interrupting failure."""
@@ -65,10 +68,16 @@ class ChainRunner:
 
     async def _call(self, routed: RoutedTarget, body: bytes) -> TargetAnswer:
         try:
-            response = await self.send(routed, body)
-        except DeliveryError as error:
-            raise delivery_failure(error) from error
-        return interpret_response(response)
+            try:
+                response = await self.send(routed, body)
+            except DeliveryError as error:
+                raise delivery_failure(error) from error
+            answer = interpret_response(response)
+        except CalloutError as failure:
+            self.outcomes[failure.message_id] += 1
+            raise
+        self.outcomes["ok"] += 1
+        return answer
 
     async def send(self, routed: RoutedTarget, body: bytes) -> OutboundResponse:
         """Sign and send one body to one target; raises DeliveryError when nothing came back."""

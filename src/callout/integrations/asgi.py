@@ -7,12 +7,13 @@ Wrap any ASGI app (FastAPI, Starlette)::
 or ``app.add_middleware(CalloutMiddleware, client=..., service=...)``. Each route is a method
 ``/<service>/<Operation>``, the operation being the route's name in UpperCamelCase (``create_user`` →
 ``CreateUser``); routes that match nothing, and routes hidden from the schema (FastAPI's docs), pass
-through untouched. A JSON object body (an empty body is ``{}``) goes through the request execution and
-the handler sees the possibly replaced body; a 2xx JSON object response goes through the response
-execution. Other bodies pass through unchanged, without executions. A target's error (forwarded or
-failing) becomes an HTTP error with its status and ``{"code", "message"}``; when callout itself
-refuses or cannot be reached, the client gets a 5xx (502 for callout's 4xx, e.g. a bad host token,
-which is no fault of the client's) and the log says why.
+through untouched. The request body is buffered (multipart uploads excepted); if it is a JSON object,
+whatever its declared content type (a handler may parse it as JSON anyway), or empty (``{}``), it goes
+through the request execution and the handler sees the possibly replaced body. A 2xx JSON object
+response goes through the response execution. Other bodies pass through unchanged, without
+executions. A target's error (forwarded or failing) becomes an HTTP error with its status and
+``{"code", "message"}``; when callout itself refuses or cannot be reached, the client gets a 5xx (502
+for callout's 4xx, e.g. a bad host token, which is no fault of the client's) and the log says why.
 """
 
 from __future__ import annotations
@@ -217,8 +218,8 @@ class _Call:
 
     async def run(self, receive: Receive) -> None:
         app = self.middleware.app
-        if not _is_json(_header(self.scope.get("headers", []), b"content-type"), empty_is_json=True):
-            await app(self.scope, receive, self.send)
+        if _is_multipart(_header(self.scope.get("headers", []), b"content-type")):
+            await app(self.scope, receive, self.send)  # an upload, never a JSON object: not buffered
             return
         body, connected = await read_body(receive)
         original = parse_json_object(body)
@@ -241,6 +242,9 @@ class _Call:
             self.start = message
             return
         if message["type"] != "http.response.body" or self.start is None:
+            if self.start is not None:  # e.g. a file sent with http.response.pathsend: no longer ours to change
+                start, self.start = self.start, None
+                await self.send(start)
             await self.send(message)
             return
         self.chunks.append(message.get("body", b""))
@@ -351,11 +355,17 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
     return next((value for key, value in headers if key.lower() == name), None)
 
 
-def _is_json(content_type: bytes | None, *, empty_is_json: bool = False) -> bool:
-    if content_type is None:
-        return empty_is_json
-    media = content_type.split(b";")[0].strip().lower()
+def _media_type(content_type: bytes | None) -> bytes:
+    return (content_type or b"").split(b";")[0].strip().lower()
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    media = _media_type(content_type)
     return media == b"application/json" or media.endswith(b"+json")
+
+
+def _is_multipart(content_type: bytes | None) -> bool:
+    return _media_type(content_type).startswith(b"multipart/")
 
 
 def _is_replaceable(start: Message) -> bool:

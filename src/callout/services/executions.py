@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from callout.domain.auth import Principal
@@ -104,6 +106,24 @@ async def register_catalog(
     async with context.database.transaction() as conn:
         for kind, names in (("method", methods), ("function", functions), ("event", events)):
             await store.add_catalog_entries(conn, principal.instance_id, kind, names, now)
+
+
+def catalog_from_file(base: Catalog, path: Path) -> Catalog:
+    """The catalog with a host application's entries from a JSON file ``{methods, functions, events}``."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InvalidArgument("Errors.Catalog.File", f"cannot read catalog file {path}: {error}") from error
+    methods, functions, events = (_string_list(entries, key, path) for key in ("methods", "functions", "events"))
+    _validate_entries(methods, functions, events)
+    return base.merged(methods, functions, events)
+
+
+def _string_list(entries: object, key: str, path: Path) -> list[str]:
+    value = entries.get(key, []) if isinstance(entries, dict) else None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidArgument("Errors.Catalog.File", f"{path}: {key!r} must be a list of strings in a JSON object")
+    return value
 
 
 def _validate_entries(methods: list[str], functions: list[str], events: list[str]) -> None:

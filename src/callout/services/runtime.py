@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import build_resolver
 from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
+from callout.services.executions import catalog_from_file
 from callout.services.secrets import SecretBox, load_or_create_master_key
 from callout.settings import Settings
 from callout.storage.database import Database
@@ -24,4 +27,7 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
     resolver = build_resolver(settings.egress_resolve, settings.egress_resolver)
     sender = AiohttpSender(egress, resolver)
-    return ServiceContext(database=database, secret_box=secret_box, egress=egress, resolver=resolver, sender=sender)
+    context = ServiceContext(database=database, secret_box=secret_box, egress=egress, resolver=resolver, sender=sender)
+    if settings.catalog_file is not None:
+        context = replace(context, catalog=catalog_from_file(context.catalog, settings.catalog_file))
+    return context
