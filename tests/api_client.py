@@ -22,6 +22,11 @@ REST_BINDINGS = {
     "DeleteTarget": RestBinding("DELETE", "/actions/targets/{id}"),
     "GetTarget": RestBinding("GET", "/actions/targets/{id}"),
     "ListTargets": RestBinding("POST", "/actions/targets/search"),
+    "SetExecution": RestBinding("PUT", "/actions/executions"),
+    "ListExecutions": RestBinding("POST", "/actions/executions/search"),
+    "ListExecutionFunctions": RestBinding("GET", "/actions/executions/functions"),
+    "ListExecutionMethods": RestBinding("GET", "/actions/executions/methods"),
+    "ListExecutionServices": RestBinding("GET", "/actions/executions/services"),
 }
 TRANSPORTS = ["connect", "rest"]
 VERSIONS = ["v2", "v2beta"]
@@ -58,6 +63,6 @@ async def call_rpc(
         path = f"/{version}" + binding.path
         if "{id}" in path:
             path = path.replace("{id}", str(rest_body.pop("id", "")) or "%20")
-        has_body = binding.method == "POST"
+        has_body = binding.method in ("POST", "PUT")
         response = await client.request(binding.method, path, json=rest_body if has_body else None)
     return RpcResult(response.status_code, response.json())

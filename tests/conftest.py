@@ -16,8 +16,10 @@ import psycopg
 import pytest
 
 from callout.api.app import create_app
+from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Principal, Role
+from callout.domain.egress import EgressPolicy
 from callout.services import instances as admin
 from callout.services.auth import authenticate
 from callout.services.context import ServiceContext
@@ -73,7 +75,11 @@ async def context(database_url: str) -> AsyncIterator[ServiceContext]:
     database = Database(database_url)
     await upgrade_to_head(database)
     # A static resolver: in-process tests never send DNS queries off this machine.
-    yield ServiceContext(database=database, secret_box=SecretBox(secrets.token_bytes(32)), resolver=StaticResolver())
+    resolver = StaticResolver()
+    sender = AiohttpSender(EgressPolicy(), resolver)
+    secret_box = SecretBox(secrets.token_bytes(32))
+    yield ServiceContext(database=database, secret_box=secret_box, resolver=resolver, sender=sender)
+    await sender.close()
     await database.close()
 
 

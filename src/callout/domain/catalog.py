@@ -60,8 +60,9 @@ class Catalog:
         if condition.event:
             return condition.event in self.event_types
         group = condition.group.removesuffix(".*")
-        # As in ZITADEL: a group exists when some event type starts with it.
-        return any(event_type.startswith(group) for event_type in self.event_types)
+        # Unlike ZITADEL's plain string prefix, at a "." boundary: the router only matches there, so
+        # a group such as "targ" could never fire.
+        return any(event_type.startswith(group + ".") for event_type in self.event_types)
 
 
 def validate_method_name(method: str) -> bool:

@@ -69,12 +69,17 @@ async def _delete_targets(conn: AsyncConnection, instance_id: str, execution_id:
 
 
 async def remove_target_everywhere(conn: AsyncConnection, instance_id: str, target_id: str) -> None:
-    """Take a deleted target out of every execution (positions may keep gaps, as in ZITADEL)."""
+    """Take a deleted target out of every execution; executions left without targets are removed."""
     await conn.execute(
         execution_targets.delete().where(
             execution_targets.c.instance_id == instance_id, execution_targets.c.target_id == target_id
         )
     )
+    has_targets = sa.exists().where(
+        execution_targets.c.instance_id == executions.c.instance_id,
+        execution_targets.c.execution_id == executions.c.id,
+    )
+    await conn.execute(executions.delete().where(executions.c.instance_id == instance_id, ~has_targets))
 
 
 async def list_executions(conn: AsyncConnection, instance_id: str, query: ExecutionQuery) -> Page[Execution]:

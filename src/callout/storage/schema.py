@@ -93,7 +93,7 @@ events = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("instance_id", sa.String(64), nullable=False),
     sa.Column("aggregate_type", sa.String(100), nullable=False),
-    sa.Column("aggregate_id", sa.String(200), nullable=False),
+    sa.Column("aggregate_id", sa.String(1100), nullable=False),
     sa.Column("sequence", sa.BigInteger(), nullable=False),
     sa.Column("event_type", sa.String(200), nullable=False),
     sa.Column("creator", sa.String(64), nullable=False),
