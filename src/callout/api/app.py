@@ -51,7 +51,9 @@ def create_app(
     )
     registry = RpcRegistry(action_rpcs() + dispatch_rpcs())
     # callout's own methods are part of the catalog executions can be bound to.
-    context = replace(context, catalog=context.catalog.merged(methods=[rpc.full_method for rpc in registry]))
+    context = replace(
+        context, catalog=context.catalog.merged(methods=[rpc.full_method for rpc in registry if rpc.intercept])
+    )
     metrics = ApiMetrics()
     metrics.watch(context)
     app.state.api = ApiState(context=context, metrics=metrics, max_body_bytes=max_body_bytes)

@@ -100,8 +100,8 @@ async def _register_catalog(call: RpcCall) -> dict[str, Any]:
 def dispatch_rpcs() -> list[Rpc]:
     """The DispatchService RPCs."""
     return [
-        Rpc(DISPATCH_SERVICE, "RunRequestExecution", Permission.DISPATCH, _run_request),
-        Rpc(DISPATCH_SERVICE, "RunResponseExecution", Permission.DISPATCH, _run_response),
-        Rpc(DISPATCH_SERVICE, "RunFunction", Permission.DISPATCH, _run_function),
-        Rpc(DISPATCH_SERVICE, "RegisterCatalog", Permission.DISPATCH, _register_catalog),
+        Rpc(DISPATCH_SERVICE, "RunRequestExecution", Permission.DISPATCH, _run_request, intercept=False),
+        Rpc(DISPATCH_SERVICE, "RunResponseExecution", Permission.DISPATCH, _run_response, intercept=False),
+        Rpc(DISPATCH_SERVICE, "RunFunction", Permission.DISPATCH, _run_function, intercept=False),
+        Rpc(DISPATCH_SERVICE, "RegisterCatalog", Permission.DISPATCH, _register_catalog, intercept=False),
     ]

@@ -37,6 +37,9 @@ class Rpc:
     name: str
     permission: Permission
     handler: Handler
+    # Dispatch RPCs run executions for host methods; wrapping them too would let an "all"
+    # execution rewrite the dispatch call itself.
+    intercept: bool = True
 
     @property
     def full_method(self) -> str:
@@ -59,6 +62,8 @@ async def invoke(
     """
     authorize(principal, rpc.permission)
     request = await read_body()
+    if not rpc.intercept:
+        return await rpc.handler(RpcCall(context, principal, Fields(request)))
     forwarded = interception.forwarded_headers(headers)
     request = await interception.run_request_execution(context, principal, rpc.full_method, request, forwarded)
     response = await rpc.handler(RpcCall(context, principal, Fields(request)))
