@@ -10,7 +10,7 @@ bash scripts/bootstrap.sh requirements-dev.lock
 bin="$root/.venv/bin"
 echo "== ruff" >&2
 lint_paths=(src tests)
-[ -d bench ] && lint_paths+=(bench)
+for extra in bench examples; do [ -d "$extra" ] && lint_paths+=("$extra"); done
 "$bin/ruff" check "${lint_paths[@]}"
 "$bin/ruff" format --check "${lint_paths[@]}"
 echo "== mypy --strict" >&2
