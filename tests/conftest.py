@@ -92,7 +92,9 @@ def make_principal(context: ServiceContext) -> MakePrincipal:
 
     async def make(role: Role = Role.IAM_OWNER, instance_id: str | None = None) -> tuple[Principal, str]:
         if instance_id is None:
-            instance_id = (await admin.create_instance(context, f"instance-{secrets.token_hex(3)}")).id
+            instance_id = (
+                await admin.create_instance(context, f"instance-{secrets.token_hex(3)}", with_web_key=False)
+            ).id
         _, token = await admin.create_token(context, instance_id, role)
         return await authenticate(context, f"Bearer {token}"), token
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from callout.logs import configure_logging
 from callout.services import instances as admin
 from callout.services.context import ServiceContext
 from callout.services.runtime import open_context
+from callout.services.webkeys import rotate_web_key
 from callout.settings import Settings
 from callout.storage.database import redact_url
 
@@ -201,6 +203,29 @@ def revoke_token(token_id: str, **options: Any) -> None:
     """Revoke a token by its id."""
     _run_with_context(_settings(**options), lambda ctx: admin.revoke_token(ctx, token_id))
     click.echo(f"token {token_id} revoked", err=True)
+
+
+@main.group()
+def webkeys() -> None:
+    """Rotate the keys JWT payloads are signed with."""
+
+
+@webkeys.command("rotate")
+@storage_options
+@click.option("--instance", "instance_id", required=True, help="The instance whose key to rotate.")
+@click.option("--algorithm", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
+@click.option(
+    "--retention-hours",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="How long the previous public keys stay in the JWKS.",
+)
+def rotate_webkey(instance_id: str, algorithm: str, retention_hours: float, **options: Any) -> None:
+    """Make a new web key active; prints its key id (kid)."""
+    retention = timedelta(hours=retention_hours)
+    kid = _run_with_context(_settings(**options), lambda ctx: rotate_web_key(ctx, instance_id, algorithm, retention))
+    click.echo(kid)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from callout.api.messages import executions as execution_messages
+from callout.api.messages import public_keys as key_messages
 from callout.api.messages import targets as messages
 from callout.api.messages.targets import V2, V2BETA, ApiVersion
 from callout.api.protojson import format_timestamp
@@ -13,6 +14,7 @@ from callout.api.rpc import Handler, Rpc, RpcCall
 from callout.domain.auth import Permission
 from callout.domain.catalog import Catalog
 from callout.services import executions as execution_service
+from callout.services import public_keys as key_service
 from callout.services import targets as service
 
 V2_SERVICE = "zitadel.action.v2.ActionService"
@@ -114,7 +116,46 @@ def _services(catalog: Catalog) -> frozenset[str]:
     return catalog.services
 
 
+async def _add_public_key(call: RpcCall) -> dict[str, Any]:
+    target_id, pem, expiration = key_messages.decode_add(call.request)
+    key = await key_service.add_public_key(call.context, call.principal, target_id, pem, expiration)
+    return {"keyId": key.key_id, "creationDate": format_timestamp(key.creation_date)}
+
+
+def _set_active(active: bool) -> Handler:
+    async def set_public_key_active(call: RpcCall) -> dict[str, Any]:
+        target_id = key_messages.decode_id(call.request, "targetId")
+        key_id = key_messages.decode_id(call.request, "keyId")
+        changed = await key_service.set_public_key_active(call.context, call.principal, target_id, key_id, active)
+        return {"changeDate": format_timestamp(changed)}
+
+    return set_public_key_active
+
+
+async def _remove_public_key(call: RpcCall) -> dict[str, Any]:
+    target_id = key_messages.decode_id(call.request, "targetId")
+    key_id = key_messages.decode_id(call.request, "keyId")
+    deleted = await key_service.remove_public_key(call.context, call.principal, target_id, key_id)
+    return {"deletionDate": format_timestamp(deleted)}
+
+
+async def _list_public_keys(call: RpcCall) -> dict[str, Any]:
+    target_id, query = key_messages.decode_list(call.request)
+    return key_messages.encode_list(await key_service.list_public_keys(call.context, call.principal, target_id, query))
+
+
+def public_key_rpcs() -> list[Rpc]:
+    """The public key RPCs (v2 only)."""
+    return [
+        Rpc(V2_SERVICE, "AddPublicKey", Permission.TARGET_WRITE, _add_public_key),
+        Rpc(V2_SERVICE, "ActivatePublicKey", Permission.TARGET_WRITE, _set_active(True)),
+        Rpc(V2_SERVICE, "DeactivatePublicKey", Permission.TARGET_WRITE, _set_active(False)),
+        Rpc(V2_SERVICE, "RemovePublicKey", Permission.TARGET_WRITE, _remove_public_key),
+        Rpc(V2_SERVICE, "ListPublicKeys", Permission.TARGET_READ, _list_public_keys),
+    ]
+
+
 def action_rpcs() -> list[Rpc]:
     """Every ActionService RPC of both versions."""
-    v2 = target_rpcs(V2_SERVICE, V2) + execution_rpcs(V2_SERVICE)
+    v2 = target_rpcs(V2_SERVICE, V2) + public_key_rpcs() + execution_rpcs(V2_SERVICE)
     return v2 + target_rpcs(V2BETA_SERVICE, V2BETA) + execution_rpcs(V2BETA_SERVICE)

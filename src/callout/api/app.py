@@ -19,6 +19,7 @@ from callout.api.dispatch_service import dispatch_rpcs
 from callout.api.errors import connect_error_body, rest_error_body
 from callout.api.metrics import ApiMetrics
 from callout.api.middleware import RequestIdMiddleware
+from callout.api.oidc import mount_oidc
 from callout.api.operations import mount_operations
 from callout.api.rest import mount_rest
 from callout.api.rpc import RpcRegistry
@@ -60,6 +61,7 @@ def create_app(
     mount_connect(app, registry)
     mount_rest(app, registry)
     mount_operations(app)
+    mount_oidc(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(RequestIdMiddleware)
     return app

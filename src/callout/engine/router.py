@@ -27,11 +27,34 @@ class SigningKey:
 
 
 @dataclass(frozen=True)
+class EncryptionKey:
+    """A target's active public key for JWE payloads (PEM, PKIX), with its id and expiry."""
+
+    key_id: str
+    public_key_pem: bytes
+    expires_at: datetime | None = None
+
+    def valid_at(self, moment: datetime) -> bool:
+        """An expired key is ignored at call time (SPEC §2)."""
+        return self.expires_at is None or self.expires_at > moment
+
+
+@dataclass(frozen=True)
+class WebKey:
+    """An instance's active web key for JWT payloads: a private JWK (dict) with its kid and algorithm."""
+
+    key_id: str
+    algorithm: str
+    private_jwk: dict[str, str]
+
+
+@dataclass(frozen=True)
 class RoutedTarget:
-    """A target as the engine calls it: its settings and its signing keys, newest first."""
+    """A target as the engine calls it: its settings, its signing keys (newest first), its JWE key."""
 
     target: Target
     signing_keys: tuple[SigningKey, ...] = ()
+    encryption_key: EncryptionKey | None = None
 
     def secrets_at(self, moment: datetime) -> list[str]:
         """The secrets that sign a call made at ``moment``."""
@@ -41,9 +64,12 @@ class RoutedTarget:
 class Router:
     """An immutable map of execution ids to target chains, with best-match lookup."""
 
-    def __init__(self, routes: Mapping[str, Sequence[RoutedTarget]], version: int = 0) -> None:
+    def __init__(
+        self, routes: Mapping[str, Sequence[RoutedTarget]], version: int = 0, web_key: WebKey | None = None
+    ) -> None:
         self._routes = {execution_id: tuple(chain) for execution_id, chain in routes.items() if chain}
         self.version = version
+        self.web_key = web_key
 
     def best_match(self, lookup_id: str) -> tuple[RoutedTarget, ...]:
         """Return the targets of the most specific execution matching the id; empty if none does."""

@@ -11,19 +11,22 @@ from callout.domain.instances import FEATURES, Instance, TokenRecord, generate_t
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
 from callout.services.secrets import write_private_file
+from callout.services.webkeys import ensure_web_key
 from callout.storage import instances as store
 
 ADMIN_PAT_FILE = "admin.pat"
 DEFAULT_INSTANCE_NAME = "default"
 
 
-async def create_instance(context: ServiceContext, name: str) -> Instance:
-    """Create an instance with its default organization."""
+async def create_instance(context: ServiceContext, name: str, *, with_web_key: bool = True) -> Instance:
+    """Create an instance with its default organization and its first web key (RS256)."""
     if not name.strip() or len(name) > 200:
         raise InvalidArgument("Errors.Instance.Invalid", "name must be 1 to 200 characters")
     instance = Instance(id=new_id(), name=name, default_org_id=new_id(), creation_date=context.clock.now())
     async with context.database.transaction() as conn:
         await store.insert_instance(conn, instance, org_name=name)
+    if with_web_key:
+        await ensure_web_key(context, instance.id)
     return instance
 
 
@@ -83,7 +86,10 @@ async def bootstrap(context: ServiceContext, data_dir: Path) -> Path | None:
 
     Returns the token file's path when it was written, None when the instance already existed.
     """
-    if await list_instances(context):
+    existing = await list_instances(context)
+    for instance in existing:  # instances from before web keys existed get theirs now
+        await ensure_web_key(context, instance.id)
+    if existing:
         return None
     instance = await create_instance(context, DEFAULT_INSTANCE_NAME)
     _, token = await create_token(context, instance.id, Role.IAM_OWNER)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
-from callout.engine.router import RoutedTarget, Router, SigningKey
+from callout.domain.keys import PublicKey
+from callout.domain.targets import PayloadType
+from callout.engine.router import EncryptionKey, RoutedTarget, Router, SigningKey
 from callout.services.context import ServiceContext
+from callout.services.webkeys import active_web_key, ensure_web_key
 from callout.storage import executions as execution_store
 from callout.storage import instances as instance_store
+from callout.storage import keys as key_store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
 
@@ -44,14 +48,21 @@ class RouterCache:
             version = await instance_store.routing_version_of(conn, instance_id)
             routes = await execution_store.all_routes(conn, instance_id)
             chains = await self._chains(conn, instance_id, routes)
-        return Router(chains, version)
+            web_key = await active_web_key(self._context, conn, instance_id)
+        if web_key is None and _needs_web_key(chains):
+            await ensure_web_key(self._context, instance_id)
+            async with self._context.database.read() as conn:
+                web_key = await active_web_key(self._context, conn, instance_id)
+        return Router(chains, version, web_key)
 
     async def _chains(
         self, conn: Connection, instance_id: str, routes: dict[str, list[str]]
     ) -> dict[str, list[RoutedTarget]]:
         target_ids = sorted({target_id for chain in routes.values() for target_id in chain})
+        now = self._context.clock.now()
         targets = await target_store.find_targets(conn, instance_id, target_ids)
-        secrets = await target_store.signing_secrets_of(conn, target_ids, self._context.clock.now())
+        secrets = await target_store.signing_secrets_of(conn, target_ids, now)
+        public_keys = await key_store.active_public_keys_of(conn, target_ids, now)
         routed = {
             target_id: RoutedTarget(
                 target,
@@ -59,7 +70,17 @@ class RouterCache:
                     SigningKey(self._context.secret_box.decrypt(sealed), expiry)
                     for sealed, expiry in secrets.get(target_id, [])
                 ),
+                _encryption_key(public_keys.get(target_id)),
             )
             for target_id, target in targets.items()
         }
         return {execution_id: [routed[t] for t in chain if t in routed] for execution_id, chain in routes.items()}
+
+
+def _encryption_key(key: PublicKey | None) -> EncryptionKey | None:
+    return None if key is None else EncryptionKey(key.key_id, key.public_key_pem, key.expiration_date)
+
+
+def _needs_web_key(chains: dict[str, list[RoutedTarget]]) -> bool:
+    signed = (PayloadType.JWT, PayloadType.JWE)
+    return any(routed.target.payload_type in signed for chain in chains.values() for routed in chain)

@@ -132,3 +132,33 @@ catalog_entries = sa.Table(
     sa.Column("name", sa.String(1000), primary_key=True),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
 )
+
+target_public_keys = sa.Table(
+    "target_public_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("target_id", sa.String(64), sa.ForeignKey("targets.id"), nullable=False),
+    sa.Column("public_key", sa.Text(), nullable=False),
+    sa.Column("fingerprint", sa.String(100), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("expires_at", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("changed_at", sa.BigInteger(), nullable=False),
+)
+sa.Index("ix_target_public_keys_target", target_public_keys.c.target_id)
+
+web_keys = sa.Table(
+    "web_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), sa.ForeignKey("instances.id"), nullable=False),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("private_jwk", sa.Text(), nullable=False),
+    sa.Column("public_jwk", sa.JSON(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    # After a rotation the old public key stays in the JWKS until then, so receivers keep verifying.
+    sa.Column("published_until", sa.BigInteger(), nullable=True),
+)
+sa.Index("ix_web_keys_instance", web_keys.c.instance_id)

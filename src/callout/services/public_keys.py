@@ -1,0 +1,113 @@
+"""Target public key use cases: add, activate, deactivate, remove, list (SPEC §1 errors, §2).
+
+Note the error kinds ZITADEL uses here: an unknown target or key is FailedPrecondition (not
+NotFound), removing an unknown key succeeds, and activating an already active key (or deactivating
+an inactive one) is a successful no-op returning the previous change date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from callout.domain.auth import Principal
+from callout.domain.events import NewEvent
+from callout.domain.ids import new_id
+from callout.domain.keys import PublicKey, PublicKeyQuery, fingerprint_of, validate_expiration
+from callout.domain.queries import Page
+from callout.errors import FailedPrecondition
+from callout.services.context import ServiceContext
+from callout.storage import events as event_store
+from callout.storage import executions as execution_store
+from callout.storage import keys as store
+from callout.storage import targets as target_store
+from callout.storage.database import Connection
+
+
+async def add_public_key(
+    context: ServiceContext, principal: Principal, target_id: str, pem: bytes, expiration: datetime | None
+) -> PublicKey:
+    """Store a new, inactive public key for the target."""
+    fingerprint = fingerprint_of(pem)
+    now = context.clock.now()
+    validate_expiration(expiration, now)
+    async with context.database.transaction() as conn:
+        await _require_target(conn, principal, target_id)
+        key = PublicKey(new_id(), principal.instance_id, target_id, pem, fingerprint, False, expiration, now, now)
+        await store.insert_public_key(conn, key)
+        payload = {"keyId": key.key_id, "fingerprint": fingerprint, "expirationDate": _iso(expiration)}
+        await _record(conn, principal, key, "target.key.added", payload, now)
+    return key
+
+
+async def set_public_key_active(
+    context: ServiceContext, principal: Principal, target_id: str, key_id: str, active: bool
+) -> datetime:
+    """Activate (the target's only active key) or deactivate a key; returns the change date."""
+    now = context.clock.now()
+    async with context.database.transaction() as conn:
+        key = await _require_key(conn, principal, target_id, key_id)
+        if active and key.expired_at(now):
+            raise FailedPrecondition("Errors.Target.PublicKeyExpired", "an expired key cannot be activated")
+        if key.active == active:
+            return key.change_date
+        await store.set_active(conn, key, active, now)
+        event_type = "target.key.activated" if active else "target.key.deactivated"
+        await _record(conn, principal, key, event_type, {"keyId": key.key_id}, now)
+        await execution_store.bump_routing_version(conn, principal.instance_id)
+    return now
+
+
+async def remove_public_key(context: ServiceContext, principal: Principal, target_id: str, key_id: str) -> datetime:
+    """Remove an inactive key; unknown targets or keys succeed, the active key cannot be removed."""
+    now = context.clock.now()
+    async with context.database.transaction() as conn:
+        key = await store.find_public_key(conn, principal.instance_id, target_id, key_id)
+        if key is None:
+            return now
+        if key.active:
+            raise FailedPrecondition("Errors.Target.PublicKeyActive", "deactivate the key before removing it")
+        await store.delete_public_key(conn, key)
+        await _record(conn, principal, key, "target.key.removed", {"keyId": key.key_id}, now)
+    return now
+
+
+async def list_public_keys(
+    context: ServiceContext, principal: Principal, target_id: str, query: PublicKeyQuery
+) -> Page[PublicKey]:
+    """One page of the target's keys; an unknown target has none."""
+    query.pagination.applied_limit  # noqa: B018 - raises LimitExceeded before touching the database
+    async with context.database.read() as conn:
+        return await store.list_public_keys(conn, principal.instance_id, target_id, query)
+
+
+async def _require_target(conn: Connection, principal: Principal, target_id: str) -> None:
+    if await target_store.find_target(conn, principal.instance_id, target_id) is None:
+        raise FailedPrecondition("Errors.Target.NotFound", "no target with this id")
+
+
+async def _require_key(conn: Connection, principal: Principal, target_id: str, key_id: str) -> PublicKey:
+    await _require_target(conn, principal, target_id)
+    key = await store.find_public_key(conn, principal.instance_id, target_id, key_id)
+    if key is None:
+        raise FailedPrecondition("Errors.Target.NotFound", "no public key with this id on the target")
+    return key
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+async def _record(
+    conn: Connection, principal: Principal, key: PublicKey, event_type: str, payload: dict[str, Any], now: datetime
+) -> None:
+    event = NewEvent(
+        instance_id=key.instance_id,
+        aggregate_type="target",
+        aggregate_id=key.target_id,
+        event_type=event_type,
+        creator=principal.user_id,
+        resource_owner=key.instance_id,
+        payload=payload,
+    )
+    await event_store.append_event(conn, event, now)

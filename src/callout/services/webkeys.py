@@ -1,0 +1,104 @@
+"""Instance web keys: the key pairs JWT payloads are signed with, and the public JWKS (SPEC §4).
+
+Each instance has one active key (RSA-2048/RS256 by default, or ES256), its private JWK encrypted at
+rest. A rotation makes a new key active and keeps the previous public keys in the JWKS for a
+retention period, so receivers that cached the JWKS keep verifying.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
+
+from callout.domain.ids import new_id
+from callout.engine.router import WebKey
+from callout.errors import InvalidArgument, NotFound
+from callout.services.context import ServiceContext
+from callout.storage import instances as instance_store
+from callout.storage import keys as store
+from callout.storage.database import Connection
+
+ALGORITHMS = ("RS256", "ES256")
+DEFAULT_RETENTION = timedelta(hours=24)
+
+
+def generate_jwk(algorithm: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A new key pair as (kid, private JWK, public JWK)."""
+    if algorithm not in ALGORITHMS:
+        raise InvalidArgument("Errors.WebKey.Algorithm", f"supported algorithms: {', '.join(ALGORITHMS)}")
+    kid = new_id()
+    parameters: KeyParameters = {"kid": kid, "alg": algorithm, "use": "sig"}
+    key = (
+        RSAKey.generate_key(2048, parameters=parameters)
+        if algorithm == "RS256"
+        else ECKey.generate_key("P-256", parameters=parameters)
+    )
+    return kid, dict(key.as_dict(private=True)), dict(key.as_dict(private=False))
+
+
+async def _store_new_key(context: ServiceContext, conn: Connection, instance_id: str, algorithm: str) -> str:
+    kid, private_jwk, public_jwk = generate_jwk(algorithm)
+    sealed = context.secret_box.encrypt(json.dumps(private_jwk))
+    await store.insert_web_key(conn, instance_id, kid, algorithm, sealed, public_jwk, context.clock.now())
+    return kid
+
+
+async def ensure_web_key(context: ServiceContext, instance_id: str, algorithm: str = "RS256") -> None:
+    """Give the instance an active web key if it has none (instances created before web keys existed)."""
+    async with context.database.read() as conn:
+        if await store.active_web_key(conn, instance_id) is not None:
+            return
+    async with context.database.transaction() as conn:
+        if await store.active_web_key(conn, instance_id) is None:
+            await _store_new_key(context, conn, instance_id, algorithm)
+
+
+async def rotate_web_key(
+    context: ServiceContext, instance_id: str, algorithm: str = "RS256", retention: timedelta = DEFAULT_RETENTION
+) -> str:
+    """Make a new key active; the previous public keys stay published for ``retention``."""
+    async with context.database.transaction() as conn:
+        if await instance_store.find_instance(conn, instance_id) is None:
+            raise NotFound("Errors.Instance.NotFound", instance_id)
+        await store.retire_web_keys(conn, instance_id, context.clock.now() + retention)
+        kid = await _store_new_key(context, conn, instance_id, algorithm)
+        await _bump(conn, instance_id)
+    return kid
+
+
+async def _bump(conn: Connection, instance_id: str) -> None:
+    from callout.storage.executions import bump_routing_version
+
+    await bump_routing_version(conn, instance_id)
+
+
+async def active_web_key(context: ServiceContext, conn: Connection, instance_id: str) -> WebKey | None:
+    """The instance's active key, decrypted, for signing; None if it has none yet."""
+    found = await store.active_web_key(conn, instance_id)
+    if found is None:
+        return None
+    kid, algorithm, sealed = found
+    return WebKey(kid, algorithm, json.loads(context.secret_box.decrypt(sealed)))
+
+
+async def jwks(context: ServiceContext, instance_id: str) -> dict[str, Any]:
+    """The instance's public JWKS: the active key first, then retired keys still published."""
+    await ensure_web_key(context, instance_id)
+    async with context.database.read() as conn:
+        return {"keys": await store.published_web_keys(conn, instance_id, context.clock.now())}
+
+
+async def discovery_instance(context: ServiceContext, requested: str | None) -> str:
+    """The instance a JWKS or discovery request is for: the one asked for, else the default (oldest)."""
+    async with context.database.read() as conn:
+        if requested:
+            if await instance_store.find_instance(conn, requested) is None:
+                raise NotFound("Errors.Instance.NotFound", "no such instance")
+            return requested
+        instances = await instance_store.list_instances(conn)
+    if not instances:
+        raise NotFound("Errors.Instance.NotFound", "no instance exists yet")
+    return instances[0].id
