@@ -1,14 +1,16 @@
 """Benchmark: what the engine adds to one synchronous target call, as a ratio to a raw aiohttp POST.
 
 A receiver runs in a separate process on 127.0.0.1 and answers every POST with a small JSON object.
-In one run this measures, alternating in blocks so machine noise hits both alike:
+In one run this measures, alternating in blocks so machine noise hits all alike:
 
-* baseline: a raw ``aiohttp`` POST of the same payload bytes on a shared session;
-* engine: a one-target ``rest_call`` chain through ``ChainRunner`` (request payload built with the
-  Go-compatible encoder, signed with ZITADEL-Signature, sent through ``AiohttpSender`` with the
-  egress policy, answer interpreted and applied).
+* baseline: a raw ``aiohttp`` POST of the JSON payload bytes on a shared session;
+* engine, one per payload type: a one-target ``rest_call`` chain through ``ChainRunner`` (request
+  payload built with the Go-compatible encoder, for JWT signed with an RSA-2048 web key (RS256), for
+  JWE also encrypted to an RSA-2048 target key (RSA-OAEP-256, A256GCM), signed with
+  ZITADEL-Signature, sent through ``AiohttpSender`` with the egress policy, answer interpreted and
+  applied).
 
-    .venv/bin/python bench/sync_overhead.py --calls 5000
+    .venv/bin/python bench/sync_overhead.py --calls 3000
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.jwk import RSAKey
 
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import StaticResolver
@@ -32,7 +38,7 @@ from callout.domain.clock import SystemClock
 from callout.domain.egress import EgressPolicy
 from callout.domain.targets import PayloadType, Target, TargetType
 from callout.engine.chain import ChainRunner
-from callout.engine.router import RoutedTarget, SigningKey
+from callout.engine.router import EncryptionKey, RoutedTarget, SigningKey, WebKey
 from callout.logs import configure_logging
 from callout.services.interception import RequestExchange
 
@@ -46,7 +52,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _routed(url: str) -> RoutedTarget:
+PAYLOAD_TYPES = (PayloadType.JSON, PayloadType.JWT, PayloadType.JWE)
+
+
+def _web_key() -> WebKey:
+    key = RSAKey.generate_key(2048, parameters={"kid": "web-1", "alg": "RS256", "use": "sig"})
+    return WebKey("web-1", "RS256", dict(key.as_dict(private=True)))  # type: ignore[arg-type]
+
+
+def _target_key() -> EncryptionKey:
+    public = rsa.generate_private_key(65537, 2048).public_key()
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return EncryptionKey("pk-1", pem)
+
+
+def _routed(url: str, payload_type: PayloadType, key: EncryptionKey) -> RoutedTarget:
     now = datetime.now(UTC)
     target = Target(
         id="1",
@@ -56,11 +76,11 @@ def _routed(url: str) -> RoutedTarget:
         interrupt_on_error=True,
         timeout=timedelta(seconds=10),
         endpoint=url,
-        payload_type=PayloadType.JSON,
+        payload_type=payload_type,
         creation_date=now,
         change_date=now,
     )
-    return RoutedTarget(target, (SigningKey("k" * 36),))
+    return RoutedTarget(target, (SigningKey("k" * 36),), key)
 
 
 def _exchange() -> RequestExchange:
@@ -76,10 +96,8 @@ async def _time(action: object, samples: list[float]) -> None:
     samples.append((time.perf_counter() - started) * 1000)
 
 
-async def _measure(url: str, calls: int) -> tuple[list[float], list[float]]:
-    routed, body = _routed(url), _exchange().body()
-    raw: list[float] = []
-    engine: list[float] = []
+async def _measure(url: str, calls: int) -> dict[str, list[float]]:
+    body, web_key, target_key = _exchange().body(), _web_key(), _target_key()
     sender = AiohttpSender(EgressPolicy(dev_mode=True), StaticResolver())
     runner = ChainRunner(sender, SystemClock())
     async with aiohttp.ClientSession() as session:
@@ -88,19 +106,21 @@ async def _measure(url: str, calls: int) -> tuple[list[float], list[float]]:
             async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
                 await response.read()
 
-        async def chain() -> None:
-            await runner.run([routed], _exchange())
+        def chain(payload_type: PayloadType) -> Callable[[], Awaitable[None]]:
+            routed = _routed(url, payload_type, target_key)
+            return lambda: runner.run([routed], _exchange(), web_key)
 
-        for _ in range(20):  # warm both connection pools
-            await raw_post()
-            await chain()
+        actions = {"raw": raw_post, **{kind.name: chain(kind) for kind in PAYLOAD_TYPES}}
+        samples: dict[str, list[float]] = {name: [] for name in actions}
+        for _ in range(20):  # warm the connection pools and the prepared keys
+            for action in actions.values():
+                await action()
         for start in range(0, calls, BLOCK):
-            for _ in range(min(BLOCK, calls - start)):
-                await _time(raw_post, raw)
-            for _ in range(min(BLOCK, calls - start)):
-                await _time(chain, engine)
+            for name, action in actions.items():
+                for _ in range(min(BLOCK, calls - start)):
+                    await _time(action, samples[name])
     await sender.close()
-    return raw, engine
+    return samples
 
 
 def _summary(samples: list[float]) -> tuple[float, float]:
@@ -118,16 +138,20 @@ def main() -> None:
     receiver = subprocess.Popen([sys.executable, str(RECEIVER), str(port)])
     try:
         time.sleep(1.0)
-        raw, engine = asyncio.run(_measure(f"http://127.0.0.1:{port}/hook", args.calls))
+        samples = asyncio.run(_measure(f"http://127.0.0.1:{port}/hook", args.calls))
     finally:
         receiver.terminate()
         receiver.wait(10)
-    (raw50, raw99), (eng50, eng99) = _summary(raw), _summary(engine)
-    print(f"{'measurement':<34}{'p50 ms':>9}{'p99 ms':>9}")
-    print(f"{'raw aiohttp POST (baseline)':<34}{raw50:>9.3f}{raw99:>9.3f}")
-    print(f"{'engine rest_call chain':<34}{eng50:>9.3f}{eng99:>9.3f}")
-    print(f"p50 ratio engine/raw: {eng50 / raw50:.3f}  (overhead {100 * (eng50 / raw50 - 1):.1f}%)")
-    print(f"p99 ratio engine/raw: {eng99 / raw99:.3f}")
+    _print(samples)
+
+
+def _print(samples: dict[str, list[float]]) -> None:
+    raw50, raw99 = _summary(samples["raw"])
+    print(f"{'measurement':<34}{'p50 ms':>9}{'p99 ms':>9}{'p50 ratio':>11}{'p99 ratio':>11}")
+    for name, values in samples.items():
+        label = "raw aiohttp POST (baseline)" if name == "raw" else f"engine rest_call chain, {name}"
+        p50, p99 = _summary(values)
+        print(f"{label:<34}{p50:>9.3f}{p99:>9.3f}{p50 / raw50:>11.3f}{p99 / raw99:>11.3f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 
 @dataclass(frozen=True)
 class RestBinding:
-    """Where an RPC lives in the REST mapping; ``{id}`` is filled from the body's ``id``."""
+    """Where an RPC lives in the REST mapping; each ``{name}`` is filled from (and popped off) the body."""
 
     method: str
     path: str
@@ -22,12 +23,18 @@ REST_BINDINGS = {
     "DeleteTarget": RestBinding("DELETE", "/actions/targets/{id}"),
     "GetTarget": RestBinding("GET", "/actions/targets/{id}"),
     "ListTargets": RestBinding("POST", "/actions/targets/search"),
+    "AddPublicKey": RestBinding("POST", "/actions/targets/{targetId}/publickeys"),
+    "ActivatePublicKey": RestBinding("POST", "/actions/targets/{targetId}/publickeys/{keyId}/activate"),
+    "DeactivatePublicKey": RestBinding("POST", "/actions/targets/{targetId}/publickeys/{keyId}/deactivate"),
+    "RemovePublicKey": RestBinding("DELETE", "/actions/targets/{targetId}/publickeys/{keyId}"),
+    "ListPublicKeys": RestBinding("POST", "/actions/targets/{targetId}/publickeys/search"),
     "SetExecution": RestBinding("PUT", "/actions/executions"),
     "ListExecutions": RestBinding("POST", "/actions/executions/search"),
     "ListExecutionFunctions": RestBinding("GET", "/actions/executions/functions"),
     "ListExecutionMethods": RestBinding("GET", "/actions/executions/methods"),
     "ListExecutionServices": RestBinding("GET", "/actions/executions/services"),
 }
+PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 TRANSPORTS = ["connect", "rest"]
 VERSIONS = ["v2", "v2beta"]
 
@@ -60,9 +67,10 @@ async def call_rpc(
     else:
         binding = REST_BINDINGS[rpc]
         rest_body = dict(body)
-        path = f"/{version}" + binding.path
-        if "{id}" in path:
-            path = path.replace("{id}", str(rest_body.pop("id", "")) or "%20")
+        # A missing or empty path parameter becomes a blank segment, which the server trims to empty.
+        path = f"/{version}" + PATH_PARAMETER.sub(
+            lambda match: str(rest_body.pop(match.group(1), "")) or "%20", binding.path
+        )
         has_body = binding.method in ("POST", "PUT")
         response = await client.request(binding.method, path, json=rest_body if has_body else None)
     return RpcResult(response.status_code, response.json())

@@ -15,6 +15,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
+from callout import cli_deliveries
 from callout.domain.auth import Role
 from callout.domain.instances import Instance
 from callout.errors import CalloutError
@@ -83,6 +84,9 @@ def main() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help='Host catalog, JSON {"methods":[...],"functions":[...],"events":[...]} (env CALLOUT_CATALOG_FILE).',
 )
+@click.option(
+    "--workers", type=click.IntRange(0, 64), help="Delivery workers in this process; default 1 (env CALLOUT_WORKERS)."
+)
 def serve(**options: Any) -> None:
     """Serve the API; the first start creates the default instance and its admin token file."""
     settings = _settings(**options)
@@ -94,6 +98,23 @@ def serve(**options: Any) -> None:
             asyncio.run(run_server(settings))
         except CalloutError as error:
             raise click.ClickException(error.message) from error
+
+
+@main.command()
+@storage_options
+@click.option(
+    "--workers", "count", type=click.IntRange(1, 64), default=2, show_default=True, help="Concurrent worker loops."
+)
+def worker(count: int, **options: Any) -> None:
+    """Deliver queued events and async calls, without serving the API (PostgreSQL: run as many as you like)."""
+    settings = _settings(**options)
+    configure_logging(settings.log_format, settings.log_level)
+    from callout.server import run_workers
+
+    try:
+        asyncio.run(run_workers(settings, count))
+    except CalloutError as error:
+        raise click.ClickException(error.message) from error
 
 
 @main.command()
@@ -226,6 +247,9 @@ def rotate_webkey(instance_id: str, algorithm: str, retention_hours: float, **op
     retention = timedelta(hours=retention_hours)
     kid = _run_with_context(_settings(**options), lambda ctx: rotate_web_key(ctx, instance_id, algorithm, retention))
     click.echo(kid)
+
+
+cli_deliveries.register(main, storage_options, _run_with_context, _settings, _print_table)
 
 
 if __name__ == "__main__":  # pragma: no cover

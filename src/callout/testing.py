@@ -12,6 +12,9 @@ thread), so it works in sync and async tests alike::
         call.verify_signature()
         assert call.json()["fullMethod"] == "/my.Service/Method"
 
+For JWT and JWE targets, ``call.verify_jwt(jwks)`` and ``call.decrypt_jwe(private_key_pem, jwks)``
+return the JSON payload bytes inside the token (see :mod:`callout.verify`).
+
 Replies are configured globally or per path (:meth:`RecordingReceiver.respond`, or any callable
 with :meth:`RecordingReceiver.respond_with`), optionally after a delay (to exercise timeouts).
 In async tests use ``await receiver.wait_for_async(n)``, which does not block the event loop.
@@ -29,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from callout.verify import DEFAULT_TOLERANCE, SIGNATURE_HEADER, verify_signature
+from callout.verify import DEFAULT_TOLERANCE, SIGNATURE_HEADER, open_jwe, verify_jwt, verify_signature
 
 _NO_JSON: Any = object()
 
@@ -66,6 +69,14 @@ class RecordingRequest:
         if not chosen:
             raise ValueError("no signing keys: pass keys= or create the receiver with signing_keys=")
         verify_signature(self.body, self.header(SIGNATURE_HEADER), chosen, tolerance=tolerance, now=now)
+
+    def verify_jwt(self, jwks: dict[str, Any] | str) -> bytes:
+        """Verify the body as a JWT against a JWKS (dict or URL); return the JSON payload bytes."""
+        return verify_jwt(self.body, jwks)
+
+    def decrypt_jwe(self, private_key_pem: bytes | str, jwks: dict[str, Any] | str) -> bytes:
+        """Decrypt the body as a JWE and verify the JWT inside; return the JSON payload bytes."""
+        return open_jwe(self.body, private_key_pem, jwks)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from starlette.routing import Match, Route
 import callout
 from callout.api.action_service import action_rpcs
 from callout.api.connect import mount_connect
+from callout.api.delivery_service import delivery_rpcs
 from callout.api.dispatch_service import dispatch_rpcs
 from callout.api.errors import connect_error_body, rest_error_body
 from callout.api.metrics import ApiMetrics
@@ -26,18 +27,30 @@ from callout.api.rpc import RpcRegistry
 from callout.api.transport import ApiState
 from callout.errors import CalloutError, InvalidArgument, NotFound, Unimplemented
 from callout.services.context import ServiceContext
+from callout.services.workers import WorkerPool
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
-    context: ServiceContext, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, owns_context: bool = False
+    context: ServiceContext,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    owns_context: bool = False,
+    workers: WorkerPool | None = None,
 ) -> FastAPI:
-    """Build the app around already opened services; ``owns_context`` closes them on shutdown."""
+    """Build the app around already opened services; ``owns_context`` closes them on shutdown.
+
+    ``workers`` run for the app's lifetime and stop before the services close.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if workers is not None:
+            workers.start()
         yield
+        if workers is not None:
+            await workers.stop()
         if owns_context:
             await context.close()
 
@@ -50,13 +63,13 @@ def create_app(
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    registry = RpcRegistry(action_rpcs() + dispatch_rpcs())
+    registry = RpcRegistry(action_rpcs() + dispatch_rpcs() + delivery_rpcs())
     # callout's own methods are part of the catalog executions can be bound to.
     context = replace(
         context, catalog=context.catalog.merged(methods=[rpc.full_method for rpc in registry if rpc.intercept])
     )
     metrics = ApiMetrics()
-    metrics.watch(context)
+    metrics.watch(context, workers)
     app.state.api = ApiState(context=context, metrics=metrics, max_body_bytes=max_body_bytes)
     mount_connect(app, registry)
     mount_rest(app, registry)
@@ -78,7 +91,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = InvalidArgument("Errors.Request.Invalid", str(exc.detail))
     status = exc.status_code if exc.status_code in (404, 405) else error.kind.http_status
-    is_rest = request.url.path.startswith(("/v2/", "/v2beta/"))
+    is_rest = request.url.path.startswith(("/v1/", "/v2/", "/v2beta/"))
     body = rest_error_body(error) if is_rest else connect_error_body(error)
     headers = {"Allow": _allowed_methods(request)} if exc.status_code == 405 else None
     return JSONResponse(body, status_code=status, headers=headers)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from callout.services.context import ServiceContext
+from callout.services.worker import LATENCY_BUCKETS, WorkerStats
+from callout.services.workers import WorkerPool
 
 
 class ApiMetrics:
@@ -34,9 +36,11 @@ class ApiMetrics:
         self.requests.labels(rpc, transport, code).inc()
         self.latency.labels(rpc, transport).observe(seconds)
 
-    def watch(self, context: ServiceContext) -> None:
-        """Also export the engine's target-call outcomes and the egress policy's refusals."""
+    def watch(self, context: ServiceContext, workers: WorkerPool | None = None) -> None:
+        """Also export target-call outcomes, egress refusals and, with workers, the delivery metrics."""
         self.registry.register(_EngineCollector(context))
+        if workers is not None:
+            self.registry.register(_DeliveryCollector(workers))
 
 
 class _EngineCollector(Collector):
@@ -54,3 +58,46 @@ class _EngineCollector(Collector):
         blocked = CounterMetricFamily("callout_egress_blocked", "Target calls refused by the egress policy.")
         blocked.add_metric([], getattr(self._context.sender, "blocked", 0))
         yield blocked
+
+
+class _DeliveryCollector(Collector):
+    """Deliveries by outcome, retries, attempt latency per target, queue depth and oldest due age."""
+
+    def __init__(self, workers: WorkerPool) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._workers.stats
+        outcomes = CounterMetricFamily("callout_deliveries", "Delivery attempts by resulting state.", labels=["state"])
+        for state in sorted({name for s in stats for name in s.outcomes}):
+            outcomes.add_metric([state], sum(s.outcomes[state] for s in stats))
+        yield outcomes
+        yield CounterMetricFamily(
+            "callout_delivery_retries", "Attempts that were retried.", value=sum(s.retries for s in stats)
+        )
+        yield self._latency(stats)
+        yield GaugeMetricFamily(
+            "callout_delivery_queue_depth", "Deliveries pending or in flight.", value=self._workers.gauges.depth
+        )
+        yield GaugeMetricFamily(
+            "callout_delivery_oldest_due_seconds",
+            "Age of the oldest due delivery.",
+            value=self._workers.gauges.oldest_due_seconds,
+        )
+
+    def _latency(self, stats: list[WorkerStats]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "callout_delivery_attempt_seconds", "Delivery attempt latency.", labels=["target"]
+        )
+        for target in sorted({t for s in stats for t in s.latency}):
+            counts = [
+                sum(col)
+                for col in zip(*(s.latency.get(target, [0] * (len(LATENCY_BUCKETS) + 1)) for s in stats), strict=True)
+            ]
+            cumulative, buckets = 0, []
+            for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            total = sum(s.latency_sum[target] for s in stats) / 1_000_000
+            family.add_metric([target], buckets, total)
+        return family

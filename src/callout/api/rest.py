@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from callout.api.action_service import V2_SERVICE, V2BETA_SERVICE
 from callout.api.bodies import reject_unstorable_strings
+from callout.api.delivery_service import DELIVERY_SERVICE
 from callout.api.errors import rest_error_body
 from callout.api.rpc import Rpc, RpcRegistry
 from callout.api.transport import ApiState, Transport, handle_rpc, read_json_object
@@ -46,7 +47,18 @@ _ROUTES = (
     RestRoute("GET", "/actions/executions/methods", "ListExecutionMethods", False),
     RestRoute("GET", "/actions/executions/services", "ListExecutionServices", False),
 )
-_PREFIXES = {"/v2": V2_SERVICE, "/v2beta": V2BETA_SERVICE}
+_DELIVERY_ROUTES = (
+    RestRoute("POST", "/deliveries/search", "ListDeliveries", True),
+    RestRoute("POST", "/deliveries/redeliver_failed", "RedeliverFailed", True),
+    RestRoute("GET", "/deliveries/{id}", "GetDelivery", False),
+    RestRoute("POST", "/deliveries/{id}/redeliver", "RedeliverDelivery", False),
+    RestRoute("POST", "/targets/{targetId}/test", "TestTarget", False),
+)
+_BINDINGS = (
+    ("/v2", V2_SERVICE, _ROUTES),
+    ("/v2beta", V2BETA_SERVICE, _ROUTES),
+    ("/v1", DELIVERY_SERVICE, _DELIVERY_ROUTES),
+)
 
 
 def _body_reader(route: RestRoute) -> Any:
@@ -71,8 +83,8 @@ def _endpoint(route: RestRoute, rpc: Rpc) -> Any:
 
 def mount_rest(app: FastAPI, registry: RpcRegistry) -> None:
     """Add the REST bindings of every service version that is registered."""
-    for prefix, service in _PREFIXES.items():
-        for route in _ROUTES:
+    for prefix, service, routes in _BINDINGS:
+        for route in routes:
             rpc = registry.find(f"/{service}/{route.rpc_name}")
             if rpc is None:
                 continue

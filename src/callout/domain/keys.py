@@ -46,8 +46,10 @@ def fingerprint_of(pem: bytes) -> str:
     """Validate a PEM public key and return ``SHA256:`` + unpadded base64 of sha256(DER SPKI)."""
     if not pem or len(pem) > MAX_PEM_BYTES:
         raise _invalid(f"the public key must be 1 to {MAX_PEM_BYTES} bytes of PEM")
-    if b"-----BEGIN PUBLIC KEY-----" not in pem:
-        raise _invalid("expected a PEM block of type PUBLIC KEY (PKIX)")
+    # Exactly one block: a private key appended after the public one would otherwise be stored and
+    # listed back to every reader of the target.
+    if pem.count(b"-----BEGIN ") != 1 or b"-----BEGIN PUBLIC KEY-----" not in pem:
+        raise _invalid("expected exactly one PEM block, of type PUBLIC KEY (PKIX)")
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as error:

@@ -5,6 +5,13 @@ An ``Exchange`` knows what one kind of call sends (request, response, function, 
 ``interruptOnError``: an interrupting failure stops the chain and raises; any other failure is
 logged and leaves the exchange unchanged. ``rest_async`` targets are sent in the background and
 never fail the chain.
+
+Bodies follow the target's payload type (SPEC §4): JSON as is; JWT signed with the instance's web key
+passed to :meth:`ChainRunner.run`; JWE that JWT encrypted to the target's active public key. Without a
+web key a JWT/JWE target fails with Internal ``Errors.Execution.MissingSigningKey``, without a public
+key valid at call time a JWE target with Internal ``Errors.Execution.MissingEncryptionKey`` (ZITADEL's
+kind for the latter). Both are failures of that target: they stop the chain only if it interrupts on
+error. The ``ZITADEL-Signature`` HMAC covers the final body.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import collections
 import os
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -21,10 +29,11 @@ import structlog
 from callout.delivery.sender import DeliveryError, OutboundRequest, OutboundResponse, Sender
 from callout.domain.clock import Clock
 from callout.domain.targets import PayloadType, TargetType
+from callout.engine.jose import JoseKeys
 from callout.engine.outcomes import TargetAnswer, delivery_failure, interpret_response
-from callout.engine.router import RoutedTarget
+from callout.engine.router import RoutedTarget, WebKey
 from callout.engine.signing import SIGNATURE_HEADER, compute_signature_header, standard_webhook_headers
-from callout.errors import CalloutError, FailedPrecondition
+from callout.errors import CalloutError, Internal
 
 log = structlog.get_logger("callout.engine")
 
@@ -48,17 +57,21 @@ class ChainRunner:
         self._sender = sender
         self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        self.jose = JoseKeys()
         # Calls by outcome ("ok" or the error's message id), exported as a Prometheus counter.
         self.outcomes: collections.Counter[str] = collections.Counter()
 
-    async def run(self, chain: Sequence[RoutedTarget], exchange: Exchange) -> None:
-        """Call every target in order; raises the error of the first interrupting failure."""
+    async def run(self, chain: Sequence[RoutedTarget], exchange: Exchange, web_key: WebKey | None = None) -> None:
+        """Call every target in order; raises the error of the first interrupting failure.
+
+        ``web_key`` is the instance's active web key, which signs the bodies of JWT and JWE targets.
+        """
         for routed in chain:
             if routed.target.target_type is TargetType.ASYNC:
-                self._fire_and_forget(routed, exchange.body())
+                self._fire_and_forget(routed, exchange.body(), web_key)
                 continue
             try:
-                answer = await self._call(routed, exchange.body())
+                answer = await self._call(routed, exchange.body(), web_key)
                 if routed.target.target_type is TargetType.CALL:
                     exchange.apply(answer)
             except CalloutError as error:
@@ -66,10 +79,10 @@ class ChainRunner:
                 if routed.target.interrupt_on_error:
                     raise
 
-    async def _call(self, routed: RoutedTarget, body: bytes) -> TargetAnswer:
+    async def _call(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> TargetAnswer:
         try:
             try:
-                response = await self.send(routed, body)
+                response = await self.send(routed, body, web_key)
             except DeliveryError as error:
                 raise delivery_failure(error) from error
             answer = interpret_response(response)
@@ -79,15 +92,22 @@ class ChainRunner:
         self.outcomes["ok"] += 1
         return answer
 
-    async def send(self, routed: RoutedTarget, body: bytes) -> OutboundResponse:
-        """Sign and send one body to one target; raises DeliveryError when nothing came back."""
-        _require_supported_payload(routed)
+    async def send(
+        self, routed: RoutedTarget, body: bytes, web_key: WebKey | None = None, *, webhook_id: str | None = None
+    ) -> OutboundResponse:
+        """Encode, sign and send one JSON body to one target.
+
+        ``webhook_id`` is the stable id of a durable delivery (a fresh one per call by default).
+        Raises CalloutError when the body cannot be made (a missing key) and DeliveryError when
+        nothing came back.
+        """
         now = self._clock.now()
+        body = self.encode(routed, body, web_key, now)
         timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
-            **standard_webhook_headers(f"msg_{os.urandom(16).hex()}", timestamp),
+            **standard_webhook_headers(webhook_id or f"msg_{os.urandom(16).hex()}", timestamp),
         }
         request = OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
         started = time.perf_counter()
@@ -95,14 +115,29 @@ class ChainRunner:
         log.info("target.called", target=routed.target.id, status=response.status, ms=_ms(started))
         return response
 
-    def _fire_and_forget(self, routed: RoutedTarget, body: bytes) -> None:
-        task = asyncio.create_task(self._send_async(routed, body))
+    def encode(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None, now: datetime) -> bytes:
+        """The body the target gets at ``now``: the JSON bytes, or the JWT or JWE made of them."""
+        payload_type = routed.target.payload_type
+        if payload_type not in (PayloadType.JWT, PayloadType.JWE):
+            return body
+        encryption_key = routed.encryption_key
+        if payload_type is PayloadType.JWE and (encryption_key is None or not encryption_key.valid_at(now)):
+            raise Internal("Errors.Execution.MissingEncryptionKey", "the target has no active public key")
+        if web_key is None:
+            raise Internal("Errors.Execution.MissingSigningKey", "the instance has no active web key")
+        jwt = self.jose.signer(web_key).sign(body)
+        if encryption_key is None or payload_type is PayloadType.JWT:
+            return jwt
+        return self.jose.encrypter(encryption_key).encrypt(jwt)
+
+    def _fire_and_forget(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> None:
+        task = asyncio.create_task(self._send_async(routed, body, web_key))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _send_async(self, routed: RoutedTarget, body: bytes) -> None:
+    async def _send_async(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> None:
         try:
-            await self._call(routed, body)
+            await self._call(routed, body, web_key)
         except CalloutError as error:
             _log_failure(routed, error)
 
@@ -110,15 +145,6 @@ class ChainRunner:
         """Wait for background (rest_async) calls still running, e.g. before shutdown or in tests."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
-
-
-def _require_supported_payload(routed: RoutedTarget) -> None:
-    # JWT and JWE bodies need the instance web keys and target public keys (not built yet); sending
-    # them as plain JSON would silently break receivers that expect a token.
-    if routed.target.payload_type in (PayloadType.JWT, PayloadType.JWE):
-        raise FailedPrecondition(
-            "Errors.Execution.PayloadTypeUnsupported", "JWT and JWE payloads are not available yet"
-        )
 
 
 def _log_failure(routed: RoutedTarget, error: CalloutError) -> None:

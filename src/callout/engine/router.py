@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from callout.domain.targets import Target
 
@@ -45,7 +46,7 @@ class WebKey:
 
     key_id: str
     algorithm: str
-    private_jwk: dict[str, str]
+    private_jwk: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,13 @@ class Router:
         self, routes: Mapping[str, Sequence[RoutedTarget]], version: int = 0, web_key: WebKey | None = None
     ) -> None:
         self._routes = {execution_id: tuple(chain) for execution_id, chain in routes.items() if chain}
+        self._targets = {routed.target.id: routed for chain in self._routes.values() for routed in chain}
         self.version = version
         self.web_key = web_key
+
+    def target(self, target_id: str) -> RoutedTarget | None:
+        """A target bound to any execution of the instance, ready to call; None if it is not bound."""
+        return self._targets.get(target_id)
 
     def best_match(self, lookup_id: str) -> tuple[RoutedTarget, ...]:
         """Return the targets of the most specific execution matching the id; empty if none does."""

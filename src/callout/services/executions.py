@@ -14,7 +14,7 @@ from callout.domain.executions import Condition, Execution, ExecutionQuery, vali
 from callout.domain.queries import Page
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
-from callout.storage import events as event_store
+from callout.services.events import record_event
 from callout.storage import executions as store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
@@ -75,7 +75,7 @@ async def _record(
         resource_owner=principal.instance_id,
         payload=payload,
     )
-    await event_store.append_event(conn, event, now)
+    await record_event(conn, event, now)
 
 
 async def list_executions(context: ServiceContext, principal: Principal, query: ExecutionQuery) -> Page[Execution]:

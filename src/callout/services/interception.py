@@ -15,7 +15,7 @@ from callout.domain.auth import Principal
 from callout.domain.executions import ConditionType, function_lookup_id, request_lookup_id
 from callout.engine import functions, payloads
 from callout.engine.outcomes import TargetAnswer, json_object
-from callout.engine.router import RoutedTarget
+from callout.engine.router import RoutedTarget, WebKey
 from callout.services.context import ServiceContext
 
 Headers = Mapping[str, Sequence[str]]
@@ -101,11 +101,19 @@ def forwarded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return payloads.filter_forwarded_headers(pairs)
 
 
-async def _chain(context: ServiceContext, principal: Principal, lookup_id: str) -> tuple[RoutedTarget, ...]:
+@dataclass(frozen=True)
+class _Route:
+    """The targets of the best-matching execution and the instance's web key (for JWT/JWE bodies)."""
+
+    chain: tuple[RoutedTarget, ...] = ()
+    web_key: WebKey | None = None
+
+
+async def _route(context: ServiceContext, principal: Principal, lookup_id: str) -> _Route:
     if principal.is_system:
-        return ()
+        return _Route()
     router = await context.routers.router_for(principal.instance_id, principal.routing_version)
-    return router.best_match(lookup_id)
+    return _Route(router.best_match(lookup_id), router.web_key)
 
 
 async def run_request_execution(
@@ -117,11 +125,11 @@ async def run_request_execution(
     project_id: str = "",
 ) -> dict[str, Any]:
     """Run the request execution of a method; returns the (possibly replaced) request."""
-    chain = await _chain(context, principal, request_lookup_id(ConditionType.REQUEST, full_method))
-    if not chain:
+    route = await _route(context, principal, request_lookup_id(ConditionType.REQUEST, full_method))
+    if not route.chain:
         return request
     exchange = RequestExchange(principal, full_method, headers, request, project_id)
-    await context.chains.run(chain, exchange)
+    await context.chains.run(route.chain, exchange, route.web_key)
     return exchange.request
 
 
@@ -135,11 +143,11 @@ async def run_response_execution(
     project_id: str = "",
 ) -> dict[str, Any]:
     """Run the response execution of a method; returns the (possibly replaced) response."""
-    chain = await _chain(context, principal, request_lookup_id(ConditionType.RESPONSE, full_method))
-    if not chain:
+    route = await _route(context, principal, request_lookup_id(ConditionType.RESPONSE, full_method))
+    if not route.chain:
         return response
     exchange = ResponseExchange(principal, full_method, headers, request, response, project_id)
-    await context.chains.run(chain, exchange)
+    await context.chains.run(route.chain, exchange, route.web_key)
     return exchange.response
 
 
@@ -147,8 +155,8 @@ async def run_function(
     context: ServiceContext, principal: Principal, name: str, function_context: dict[str, Any]
 ) -> dict[str, Any]:
     """Run a function execution; returns the merged answers (empty without targets)."""
-    chain = await _chain(context, principal, function_lookup_id(name))
+    route = await _route(context, principal, function_lookup_id(name))
     exchange = FunctionExchange(name, function_context)
-    if chain:
-        await context.chains.run(chain, exchange)
+    if route.chain:
+        await context.chains.run(route.chain, exchange, route.web_key)
     return exchange.merged()

@@ -17,7 +17,7 @@ from callout.domain.keys import PublicKey, PublicKeyQuery, fingerprint_of, valid
 from callout.domain.queries import Page
 from callout.errors import FailedPrecondition
 from callout.services.context import ServiceContext
-from callout.storage import events as event_store
+from callout.services.events import record_event
 from callout.storage import executions as execution_store
 from callout.storage import keys as store
 from callout.storage import targets as target_store
@@ -110,4 +110,4 @@ async def _record(
         resource_owner=key.instance_id,
         payload=payload,
     )
-    await event_store.append_event(conn, event, now)
+    await record_event(conn, event, now)

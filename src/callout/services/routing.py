@@ -84,3 +84,18 @@ def _encryption_key(key: PublicKey | None) -> EncryptionKey | None:
 def _needs_web_key(chains: dict[str, list[RoutedTarget]]) -> bool:
     signed = (PayloadType.JWT, PayloadType.JWE)
     return any(routed.target.payload_type in signed for chain in chains.values() for routed in chain)
+
+
+async def load_routed_target(context: ServiceContext, instance_id: str, target_id: str) -> RoutedTarget | None:
+    """A live target with its keys, whether or not an execution still binds it (for queued deliveries)."""
+    async with context.database.read() as conn:
+        targets = await target_store.find_targets(conn, instance_id, [target_id])
+        if target_id not in targets:
+            return None
+        now = context.clock.now()
+        secrets = await target_store.signing_secrets_of(conn, [target_id], now)
+        public_keys = await key_store.active_public_keys_of(conn, [target_id], now)
+    signing = tuple(
+        SigningKey(context.secret_box.decrypt(sealed), expiry) for sealed, expiry in secrets.get(target_id, [])
+    )
+    return RoutedTarget(targets[target_id], signing, _encryption_key(public_keys.get(target_id)))

@@ -15,7 +15,7 @@ from callout.domain.targets import Target, TargetChanges, TargetSpec
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
 from callout.services.egress import check_endpoint
-from callout.storage import events as event_store
+from callout.services.events import record_event
 from callout.storage import executions as execution_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
@@ -181,4 +181,4 @@ async def _record(
         resource_owner=target.instance_id,
         payload=payload,
     )
-    await event_store.append_event(conn, event, now)
+    await record_event(conn, event, now)

@@ -52,7 +52,11 @@ async def ensure_web_key(context: ServiceContext, instance_id: str, algorithm: s
         if await store.active_web_key(conn, instance_id) is not None:
             return
     async with context.database.transaction() as conn:
-        if await store.active_web_key(conn, instance_id) is None:
+        # The row lock makes concurrent first uses on PostgreSQL create one key, not one each.
+        if (
+            await instance_store.lock_instance(conn, instance_id)
+            and await store.active_web_key(conn, instance_id) is None
+        ):
             await _store_new_key(context, conn, instance_id, algorithm)
 
 
@@ -61,7 +65,7 @@ async def rotate_web_key(
 ) -> str:
     """Make a new key active; the previous public keys stay published for ``retention``."""
     async with context.database.transaction() as conn:
-        if await instance_store.find_instance(conn, instance_id) is None:
+        if not await instance_store.lock_instance(conn, instance_id):
             raise NotFound("Errors.Instance.NotFound", instance_id)
         await store.retire_web_keys(conn, instance_id, context.clock.now() + retention)
         kid = await _store_new_key(context, conn, instance_id, algorithm)

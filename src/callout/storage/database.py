@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from callout.errors import Unavailable
+
+_AFTER_COMMIT = "callout_after_commit"
+_DATABASE = "callout_database"
+
+
+def signal_deliveries_after_commit(conn: AsyncConnection) -> None:
+    """Wake this process's workers once the current write transaction commits."""
+    database = conn.info.get(_DATABASE)
+    if isinstance(database, Database):
+        conn.info[_AFTER_COMMIT].append(database.deliveries_enqueued.set)
+
 
 # The connection type services pass around without importing SQLAlchemy themselves.
 Connection = AsyncConnection
@@ -36,6 +47,8 @@ class Database:
         self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
         self._write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         self._closed = False
+        # Set after a commit that enqueued deliveries: this process's workers wake without polling.
+        self.deliveries_enqueued = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -52,8 +65,13 @@ class Database:
         with _unavailable_on_connection_errors():
             async with self._write_lock, self.engine.connect() as conn:
                 conn = await conn.execution_options(callout_immediate=True)
+                hooks: list[Callable[[], None]] = []
+                conn.info[_AFTER_COMMIT] = hooks
+                conn.info[_DATABASE] = self
                 async with conn.begin():
                     yield conn
+                for hook in hooks:
+                    hook()
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers a trivial query."""

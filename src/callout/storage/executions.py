@@ -149,13 +149,16 @@ def _execution(rows: list[Any]) -> Execution:
     )
 
 
-async def all_routes(conn: AsyncConnection, instance_id: str) -> dict[str, list[str]]:
-    """Every execution id of the instance with its target ids in order (for the router)."""
+async def all_routes(conn: AsyncConnection, instance_id: str, kind: str | None = None) -> dict[str, list[str]]:
+    """Every execution id (of one condition type if given) with its target ids in order (for routing)."""
     query = (
         sa.select(execution_targets.c.execution_id, execution_targets.c.target_id)
         .where(execution_targets.c.instance_id == instance_id)
         .order_by(execution_targets.c.execution_id, execution_targets.c.position)
     )
+    if kind is not None:
+        ids = execution_targets.c.execution_id
+        query = query.where(sa.or_(ids == kind, ids.startswith(kind + "/")))
     routes: dict[str, list[str]] = defaultdict(list)
     for row in await conn.execute(query):
         routes[row.execution_id].append(row.target_id)

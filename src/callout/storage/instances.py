@@ -118,3 +118,9 @@ async def revoke_token(conn: AsyncConnection, token_id: str, when: datetime) -> 
         tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=to_micros(when))
     )
     return bool(result.rowcount)
+
+
+async def lock_instance(conn: AsyncConnection, instance_id: str) -> bool:
+    """Lock the instance row until commit (PostgreSQL; SQLite writers are serialised anyway)."""
+    query = sa.select(instances.c.id).where(instances.c.id == instance_id).with_for_update()
+    return (await conn.execute(query)).first() is not None

@@ -12,7 +12,7 @@ from callout.domain.clock import from_micros, to_micros
 from callout.domain.keys import PublicKey, PublicKeyQuery, PublicKeySortField, TimestampFilter, TimestampFilterMethod
 from callout.domain.queries import Page
 from callout.storage.schema import target_public_keys as keys
-from callout.storage.schema import web_keys
+from callout.storage.schema import targets, web_keys
 
 _SORT_COLUMNS = {
     PublicKeySortField.UNSPECIFIED: keys.c.created_at,
@@ -82,13 +82,16 @@ async def list_public_keys(
 ) -> Page[PublicKey]:
     """Return one page of the target's keys matching every filter."""
     limit = query.pagination.applied_limit
-    conditions = [keys.c.instance_id == instance_id, keys.c.target_id == target_id]
+    live_target = sa.exists().where(targets.c.id == keys.c.target_id, targets.c.deleted_at.is_(None))
+    conditions = [keys.c.instance_id == instance_id, keys.c.target_id == target_id, live_target]
     conditions += [keys.c.id.in_(ids) for ids in query.key_ids]
     conditions += [keys.c.active.is_(active) for active in query.active]
     conditions += [_expiration_condition(f) for f in query.expiration]
     total = (await conn.execute(sa.select(sa.func.count()).select_from(keys).where(*conditions))).scalar_one()
     column = _SORT_COLUMNS[query.sort]
-    order = [column.asc(), keys.c.id.asc()] if query.pagination.asc else [column.desc(), keys.c.id.desc()]
+    # Keys that never expire sort last ascending (first descending) on both databases, as in ZITADEL.
+    ascending = [sa.nulls_last(column.asc()), keys.c.id.asc()]
+    order = ascending if query.pagination.asc else [sa.nulls_first(column.desc()), keys.c.id.desc()]
     select = sa.select(keys).where(*conditions).order_by(*order)
     rows = await conn.execute(select.offset(query.pagination.applied_offset).limit(limit))
     return Page(tuple(_key(row) for row in rows), total, limit)

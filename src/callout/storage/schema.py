@@ -162,3 +162,41 @@ web_keys = sa.Table(
     sa.Column("published_until", sa.BigInteger(), nullable=True),
 )
 sa.Index("ix_web_keys_instance", web_keys.c.instance_id)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("execution_id", sa.String(1100), nullable=False),
+    sa.Column("event_id", sa.BigInteger(), nullable=True),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    # pending → in_flight (leased) → succeeded | failed; an expired lease is due again.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger(), nullable=False),
+    sa.Column("lease_until", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    # When the current round of attempts began (creation, or the last redelivery): max age counts from it.
+    sa.Column("round_started_at", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    sa.Column("last_status", sa.Integer(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+)
+sa.Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+sa.Index("ix_deliveries_instance_created", deliveries.c.instance_id, deliveries.c.created_at)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("number", sa.Integer(), nullable=False),
+    sa.Column("started_at", sa.BigInteger(), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("latency_us", sa.BigInteger(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("response_head", sa.Text(), nullable=True),
+)
+sa.Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id)

@@ -33,8 +33,11 @@ def decode_add(request: Fields) -> tuple[str, bytes, datetime | None]:
     """Read an AddPublicKeyRequest: target id, PEM bytes (base64 on the wire), optional expiry."""
     target_id = decode_id(request, "targetId")
     encoded = request.string("publicKey", max_length=4 * MAX_PEM_BYTES) or ""
+    # protojson accepts standard or URL-safe base64, padded or not.
+    normalised = encoded.replace("-", "+").replace("_", "/")
+    normalised += "=" * (-len(normalised) % 4)
     try:
-        pem = base64.b64decode(encoded, validate=True)
+        pem = base64.b64decode(normalised, validate=True)
     except (binascii.Error, ValueError) as error:
         raise InvalidArgument("Errors.Target.InvalidPublicKey", "publicKey must be base64 (protojson bytes)") from error
     if not pem:

@@ -1,0 +1,66 @@
+"""Writing events, and enqueueing their deliveries in the same transaction (SPEC §8).
+
+Each event is matched against the instance's event executions (exact > longest group > all); one
+delivery per target of the best match is enqueued with the SPEC §4 event payload, serialised once.
+If the transaction rolls back, neither the event nor its deliveries exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from callout.domain.deliveries import NewDelivery
+from callout.domain.events import Event, NewEvent
+from callout.domain.executions import event_lookup_id
+from callout.domain.ids import new_id
+from callout.engine import payloads
+from callout.engine.router import candidate_ids
+from callout.storage import deliveries as delivery_store
+from callout.storage import events as event_store
+from callout.storage import executions as execution_store
+from callout.storage.database import Connection
+
+EVENT_VERSION = "v1"
+
+
+async def record_event(conn: Connection, event: NewEvent, now: datetime) -> Event:
+    """Append the event and enqueue a delivery for every target of its best-matching execution."""
+    stored = await event_store.append_event(conn, event, now)
+    routes = await execution_store.all_routes(conn, stored.instance_id, kind="event")
+    target_ids = best_match(routes, event_lookup_id(stored.event_type))
+    if target_ids:
+        body = event_body(stored)
+        new = [
+            NewDelivery(new_id(), stored.instance_id, target_id, _matched_id(routes, stored), body, stored.id)
+            for target_id in target_ids
+        ]
+        await delivery_store.enqueue(conn, new, now)
+    return stored
+
+
+def best_match(routes: dict[str, list[str]], lookup_id: str) -> list[str]:
+    """The target ids of the most specific execution matching ``lookup_id``."""
+    for candidate in candidate_ids(lookup_id):
+        if routes.get(candidate):
+            return routes[candidate]
+    return []
+
+
+def _matched_id(routes: dict[str, list[str]], event: Event) -> str:
+    return next(c for c in candidate_ids(event_lookup_id(event.event_type)) if routes.get(c))
+
+
+def event_body(event: Event) -> bytes:
+    """The event payload targets receive (SPEC §4)."""
+    return payloads.event_payload(
+        event.aggregate_id,
+        event.aggregate_type,
+        event.resource_owner,
+        event.instance_id,
+        EVENT_VERSION,
+        event.sequence,
+        event.event_type,
+        event.created_at,
+        event.creator,
+        event.payload,
+    )

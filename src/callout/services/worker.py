@@ -1,0 +1,203 @@
+"""Delivery workers: claim due deliveries with a lease, send them, record the attempt, retry or finish.
+
+At least once: a delivery is only marked done after its attempt is recorded, and a worker that dies
+mid-flight leaves a lease that expires, making the delivery due again. Receivers drop duplicates by
+``webhook-id``, which is the delivery's id and stays the same across retries.
+
+Wake-ups: commits that enqueue set an in-process event; on PostgreSQL other processes' commits arrive
+through LISTEN/NOTIFY; polling every ``poll_interval`` is the fallback for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from callout.delivery.sender import DeliveryError, OutboundResponse
+from callout.domain.deliveries import Attempt, Delivery, DeliveryState
+from callout.domain.retry import RetryPolicy, Verdict, classify, parse_retry_after
+from callout.domain.targets import PayloadType
+from callout.engine.router import RoutedTarget, WebKey
+from callout.errors import CalloutError, Unavailable
+from callout.services.context import ServiceContext
+from callout.services.routing import load_routed_target
+from callout.services.webkeys import ensure_web_key
+from callout.storage import deliveries as store
+
+log = structlog.get_logger("callout.worker")
+RESPONSE_HEAD_BYTES = 1024
+SIGNED_PAYLOADS = (PayloadType.JWT, PayloadType.JWE)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker claims and retries."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    batch_size: int = 100
+    lease: timedelta = timedelta(seconds=60)
+    poll_interval: float = 1.0
+    max_backoff: float = 30.0
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one send produced, before it is written."""
+
+    delivery: Delivery
+    attempt: Attempt
+    verdict: Verdict
+    retry_after: timedelta | None = None
+
+
+@dataclass
+class WorkerStats:
+    """Counters exported as metrics."""
+
+    outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+    retries: int = 0
+    latency: dict[str, list[int]] = field(default_factory=dict)  # per target: bucket counts + overflow
+    latency_sum: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def observe(self, target_id: str, seconds: float) -> None:
+        """Count one attempt's latency in the target's buckets."""
+        buckets = self.latency.setdefault(target_id, [0] * (len(LATENCY_BUCKETS) + 1))
+        index = next((i for i, bound in enumerate(LATENCY_BUCKETS) if seconds <= bound), len(LATENCY_BUCKETS))
+        buckets[index] += 1
+        self.latency_sum[target_id] += int(seconds * 1_000_000)
+
+
+class DeliveryWorker:
+    """One worker loop; several may run per process and per database (PostgreSQL)."""
+
+    def __init__(self, context: ServiceContext, settings: WorkerSettings | None = None) -> None:
+        self._context = context
+        self._settings = settings or WorkerSettings()
+        self.stats = WorkerStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; database outages make the loop back off, not die."""
+        backoff = self._settings.poll_interval
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+                backoff = self._settings.poll_interval
+            except Unavailable as error:
+                log.warning("worker.database_unavailable", retry_in=backoff, detail=error.detail)
+                handled = 0
+                await _wait(stop, backoff)
+                backoff = min(backoff * 2, self._settings.max_backoff)
+                continue
+            if not handled:
+                await self._wait_for_work(stop)
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        signal = self._context.database.deliveries_enqueued
+        waiters = [asyncio.ensure_future(signal.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waiters, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        signal.clear()
+
+    async def run_once(self) -> int:
+        """Claim one batch, send it concurrently, record every outcome in one transaction."""
+        async with self._context.database.transaction() as conn:
+            claimed = await store.claim_due(conn, self._now(), self._settings.lease, self._settings.batch_size)
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+        await self._record(results)
+        return len(claimed)
+
+    def _now(self) -> datetime:
+        return self._context.clock.now()
+
+    async def _attempt(self, delivery: Delivery) -> AttemptResult:
+        started = self._now()
+        clock = time.perf_counter()
+        try:
+            routed, web_key = await self._target(delivery)
+            if routed is None:
+                return self._result(delivery, started, clock, None, "the target no longer exists", Verdict.FAILED)
+            response = await self._context.chains.send(
+                routed, delivery.payload, web_key, webhook_id=delivery.webhook_id
+            )
+        except DeliveryError as error:
+            return self._result(delivery, started, clock, None, f"{error.reason}: {error}"[:500], Verdict.RETRY)
+        except CalloutError as error:  # a missing key: it may be added, so try again later
+            return self._result(delivery, started, clock, None, error.message[:500], Verdict.RETRY)
+        verdict = classify(response.status)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), started)
+        problem = None if verdict is Verdict.SUCCEEDED else f"HTTP {response.status}"
+        return self._result(delivery, started, clock, response, problem, verdict, retry_after)
+
+    def _result(
+        self,
+        delivery: Delivery,
+        started: datetime,
+        clock: float,
+        response: OutboundResponse | None,
+        error: str | None,
+        verdict: Verdict,
+        retry_after: timedelta | None = None,
+    ) -> AttemptResult:
+        latency = timedelta(seconds=time.perf_counter() - clock)
+        self.stats.observe(delivery.target_id, latency.total_seconds())
+        attempt = Attempt(
+            delivery.id, 0, started, latency, None if response is None else response.status, error, _head(response)
+        )
+        return AttemptResult(delivery, attempt, verdict, retry_after)
+
+    async def _target(self, delivery: Delivery) -> tuple[RoutedTarget | None, WebKey | None]:
+        router = await self._context.routers.router_for(delivery.instance_id)
+        routed = router.target(delivery.target_id) or await load_routed_target(
+            self._context, delivery.instance_id, delivery.target_id
+        )
+        web_key = router.web_key
+        if routed is not None and web_key is None and routed.target.payload_type in SIGNED_PAYLOADS:
+            await ensure_web_key(self._context, delivery.instance_id)
+            web_key = (await self._context.routers.router_for(delivery.instance_id)).web_key
+        return routed, web_key
+
+    async def _record(self, results: list[AttemptResult]) -> None:
+        async with self._context.database.transaction() as conn:
+            for result in results:
+                number = await store.attempts_so_far(conn, result.delivery.id) + 1
+                attempt = Attempt(**{**result.attempt.__dict__, "number": number})
+                state, due = self._next_state(result)
+                await store.record_outcome(conn, result.delivery, attempt, state, due)
+                self.stats.outcomes[state.value] += 1
+
+    def _next_state(self, result: AttemptResult) -> tuple[DeliveryState, datetime | None]:
+        if result.verdict is Verdict.SUCCEEDED:
+            return DeliveryState.SUCCEEDED, None
+        if result.verdict is Verdict.FAILED:
+            return DeliveryState.FAILED, None
+        delivery = result.delivery
+        due = self._settings.policy.next_attempt(
+            delivery.attempts + 1, delivery.round_started_at, self._now(), result.retry_after
+        )
+        if due is None:
+            return DeliveryState.FAILED, None
+        self.stats.retries += 1
+        return DeliveryState.PENDING, due
+
+
+def _head(response: OutboundResponse | None) -> str | None:
+    if response is None:
+        return None
+    headers = "".join(f"{name}: {value}\n" for name, value in list(response.headers.items())[:30])
+    body = response.body[:RESPONSE_HEAD_BYTES].decode("utf-8", "replace")
+    return f"HTTP {response.status}\n{headers}\n{body}"[: 4 * RESPONSE_HEAD_BYTES]
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,98 @@
+"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener and queue gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import structlog
+
+from callout.errors import FailedPrecondition, Unavailable
+from callout.services.context import ServiceContext
+from callout.services.worker import DeliveryWorker, WorkerSettings, WorkerStats
+from callout.storage import deliveries as store
+from callout.storage.notify import listen_for_deliveries
+
+log = structlog.get_logger("callout.workers")
+GAUGE_REFRESH_SECONDS = 5.0
+
+
+@dataclass
+class QueueGauges:
+    """The queue as last measured: deliveries still open and the age of the oldest due one."""
+
+    depth: int = 0
+    oldest_due_seconds: float = 0.0
+
+
+class WorkerPool:
+    """Runs ``count`` workers until stopped."""
+
+    def __init__(self, context: ServiceContext, count: int, settings: WorkerSettings | None = None) -> None:
+        self.workers = [DeliveryWorker(context, settings) for _ in range(count)]
+        self.gauges = QueueGauges()
+        self._context = context
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start the workers, the listener and the gauge refresher in the running loop."""
+        if not self.workers:
+            return
+        coroutines = [worker.run(self._stop) for worker in self.workers]
+        coroutines += [listen_for_deliveries(self._context.database, self._stop), self._refresh_gauges()]
+        self._tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
+        log.info("workers.started", count=len(self.workers))
+
+    async def stop(self) -> None:
+        """Stop after the batches in flight are recorded."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def wait(self) -> None:
+        """Run until ``stop`` is called (for ``callout worker``)."""
+        await self._stop.wait()
+        await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask the pool to stop (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stats(self) -> list[WorkerStats]:
+        """Every worker's counters."""
+        return [worker.stats for worker in self.workers]
+
+    async def _refresh_gauges(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Unavailable):
+                async with self._context.database.read() as conn:
+                    depth, age = await store.queue_stats(conn, self._context.clock.now())
+                self.gauges = QueueGauges(depth, age)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=GAUGE_REFRESH_SECONDS)
+
+
+def lock_sqlite_data_dir(data_dir: Path) -> IO[str]:
+    """Refuse a second process on one SQLite database; returns the open lock file (keep it open)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle = (data_dir / "callout.lock").open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.close()
+        raise FailedPrecondition(
+            "Errors.Process.SQLiteBusy",
+            f"another callout process is using the SQLite database in {data_dir}; SQLite supports one "
+            "process (serve or worker) at a time - use PostgreSQL (--database-url) to run several",
+        ) from error
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

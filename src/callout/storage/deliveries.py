@@ -1,0 +1,233 @@
+"""Every statement of the delivery queue, in one place: enqueue, claim with a lease, finish, inspect.
+
+Claiming compiles to ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that replicas never claim the same
+delivery; on SQLite the write transaction (``BEGIN IMMEDIATE``) already serialises claimers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from callout.domain.clock import from_micros, to_micros
+from callout.domain.deliveries import Attempt, Delivery, DeliveryQuery, DeliveryState, NewDelivery
+from callout.domain.queries import Page
+from callout.storage.database import signal_deliveries_after_commit
+from callout.storage.schema import deliveries, delivery_attempts
+
+NOTIFY_CHANNEL = "callout_deliveries"
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        instance_id=row.instance_id,
+        target_id=row.target_id,
+        execution_id=row.execution_id,
+        event_id=row.event_id,
+        payload=bytes(row.payload),
+        state=DeliveryState(row.state),
+        attempts=row.attempts,
+        next_attempt_at=from_micros(row.next_attempt_at),
+        lease_until=None if row.lease_until is None else from_micros(row.lease_until),
+        created_at=from_micros(row.created_at),
+        round_started_at=from_micros(row.round_started_at),
+        updated_at=from_micros(row.updated_at),
+        last_status=row.last_status,
+        last_error=row.last_error,
+    )
+
+
+async def enqueue(conn: AsyncConnection, new: list[NewDelivery], now: datetime) -> None:
+    """Insert pending deliveries, due now, inside the caller's transaction; wake PostgreSQL workers."""
+    if not new:
+        return
+    moment = to_micros(now)
+    rows = [
+        {
+            "id": item.id,
+            "instance_id": item.instance_id,
+            "target_id": item.target_id,
+            "execution_id": item.execution_id,
+            "event_id": item.event_id,
+            "payload": item.payload,
+            "state": DeliveryState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": moment,
+            "lease_until": None,
+            "created_at": moment,
+            "round_started_at": moment,
+            "updated_at": moment,
+        }
+        for item in new
+    ]
+    await conn.execute(deliveries.insert(), rows)
+    await _wake_workers(conn)
+
+
+async def _wake_workers(conn: AsyncConnection) -> None:
+    signal_deliveries_after_commit(conn)
+    if conn.dialect.name == "postgresql":  # delivered at commit, and only if the transaction commits
+        await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+
+
+def _due(now: int) -> sa.ColumnElement[bool]:
+    pending = sa.and_(deliveries.c.state == DeliveryState.PENDING.value, deliveries.c.next_attempt_at <= now)
+    abandoned = sa.and_(deliveries.c.state == DeliveryState.IN_FLIGHT.value, deliveries.c.lease_until < now)
+    return sa.or_(pending, abandoned)
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
+    """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease)."""
+    moment = to_micros(now)
+    select = (
+        sa.select(deliveries.c.id)
+        .where(_due(moment))
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(select)).scalars())
+    if not ids:
+        return []
+    await conn.execute(
+        deliveries.update()
+        .where(deliveries.c.id.in_(ids))
+        .values(state=DeliveryState.IN_FLIGHT.value, lease_until=to_micros(now + lease), updated_at=moment)
+    )
+    rows = await conn.execute(sa.select(deliveries).where(deliveries.c.id.in_(ids)))
+    return [_delivery(row) for row in rows]
+
+
+async def record_outcome(
+    conn: AsyncConnection, delivery: Delivery, attempt: Attempt, state: DeliveryState, next_attempt: datetime | None
+) -> None:
+    """Log the attempt and move the delivery on: done, failed, or pending again at ``next_attempt``."""
+    await conn.execute(
+        delivery_attempts.insert().values(
+            delivery_id=attempt.delivery_id,
+            number=attempt.number,
+            started_at=to_micros(attempt.started_at),
+            status=attempt.status,
+            latency_us=attempt.latency // timedelta(microseconds=1),
+            error=attempt.error,
+            response_head=attempt.response_head,
+        )
+    )
+    values: dict[str, Any] = {
+        "state": state.value,
+        "attempts": delivery.attempts + 1,
+        "lease_until": None,
+        "updated_at": to_micros(attempt.started_at + attempt.latency),
+        "last_status": attempt.status,
+        "last_error": attempt.error,
+    }
+    if next_attempt is not None:
+        values["next_attempt_at"] = to_micros(next_attempt)
+    await conn.execute(deliveries.update().where(deliveries.c.id == delivery.id).values(values))
+
+
+async def attempts_so_far(conn: AsyncConnection, delivery_id: str) -> int:
+    """How many attempts the delivery has logged, over all rounds."""
+    query = sa.select(sa.func.count()).where(delivery_attempts.c.delivery_id == delivery_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def find_delivery(conn: AsyncConnection, instance_id: str, delivery_id: str) -> Delivery | None:
+    """The instance's delivery with this id, or None."""
+    query = sa.select(deliveries).where(deliveries.c.instance_id == instance_id, deliveries.c.id == delivery_id)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _delivery(row)
+
+
+async def list_attempts(conn: AsyncConnection, delivery_id: str) -> list[Attempt]:
+    """Every attempt of a delivery, oldest first."""
+    query = sa.select(delivery_attempts).where(delivery_attempts.c.delivery_id == delivery_id)
+    rows = await conn.execute(query.order_by(delivery_attempts.c.id))
+    return [
+        Attempt(
+            delivery_id=row.delivery_id,
+            number=row.number,
+            started_at=from_micros(row.started_at),
+            latency=timedelta(microseconds=row.latency_us),
+            status=row.status,
+            error=row.error,
+            response_head=row.response_head,
+        )
+        for row in rows
+    ]
+
+
+async def list_deliveries(conn: AsyncConnection, instance_id: str, query: DeliveryQuery) -> Page[Delivery]:
+    """One page of the instance's deliveries, newest first unless asc."""
+    limit = query.pagination.applied_limit
+    conditions = _filters(instance_id, query)
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(*conditions))).scalar_one()
+    order = (deliveries.c.created_at, deliveries.c.id)
+    ordering = [c.asc() for c in order] if query.pagination.asc else [c.desc() for c in order]
+    select = sa.select(deliveries).where(*conditions).order_by(*ordering)
+    rows = await conn.execute(select.offset(query.pagination.applied_offset).limit(limit))
+    return Page(tuple(_delivery(row) for row in rows), total, limit)
+
+
+def _filters(instance_id: str, query: DeliveryQuery) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [deliveries.c.instance_id == instance_id]
+    if query.target_id:
+        conditions.append(deliveries.c.target_id == query.target_id)
+    if query.execution_id:
+        conditions.append(deliveries.c.execution_id == query.execution_id)
+    if query.states:
+        conditions.append(deliveries.c.state.in_([state.value for state in query.states]))
+    if query.created_after is not None:
+        conditions.append(deliveries.c.created_at >= to_micros(query.created_after))
+    if query.created_before is not None:
+        conditions.append(deliveries.c.created_at < to_micros(query.created_before))
+    return conditions
+
+
+async def redeliver(conn: AsyncConnection, instance_id: str, ids: list[str], now: datetime) -> int:
+    """Make finished deliveries pending again, due now, with a fresh round of attempts."""
+    moment = to_micros(now)
+    finished = deliveries.c.state.in_([DeliveryState.SUCCEEDED.value, DeliveryState.FAILED.value])
+    result = await conn.execute(
+        deliveries.update()
+        .where(deliveries.c.instance_id == instance_id, deliveries.c.id.in_(ids), finished)
+        .values(
+            state=DeliveryState.PENDING.value,
+            attempts=0,
+            next_attempt_at=moment,
+            round_started_at=moment,
+            updated_at=moment,
+        )
+    )
+    await _wake_workers(conn)
+    return int(result.rowcount)
+
+
+async def failed_since(conn: AsyncConnection, instance_id: str, since: datetime, limit: int) -> list[str]:
+    """Ids of the instance's failed deliveries created at or after ``since``, oldest first."""
+    query = (
+        sa.select(deliveries.c.id)
+        .where(
+            deliveries.c.instance_id == instance_id,
+            deliveries.c.state == DeliveryState.FAILED.value,
+            deliveries.c.created_at >= to_micros(since),
+        )
+        .order_by(deliveries.c.created_at, deliveries.c.id)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def queue_stats(conn: AsyncConnection, now: datetime) -> tuple[int, float]:
+    """Queued deliveries (pending or in flight) and the age in seconds of the oldest due one."""
+    open_states = [DeliveryState.PENDING.value, DeliveryState.IN_FLIGHT.value]
+    depth = (await conn.execute(sa.select(sa.func.count()).where(deliveries.c.state.in_(open_states)))).scalar_one()
+    oldest = (
+        await conn.execute(sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(_due(to_micros(now))))
+    ).scalar()
+    age = 0.0 if oldest is None else max(0.0, (to_micros(now) - int(oldest)) / 1_000_000)
+    return int(depth), age
