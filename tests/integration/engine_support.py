@@ -60,5 +60,10 @@ class Engine:
         assert response.status_code == 200, response.text
 
     async def drain(self) -> None:
-        """Wait for background (rest_async) calls."""
+        """Deliver queued rest_async calls with a worker, then wait for any background calls."""
+        from callout.services.worker import DeliveryWorker
+
+        worker = DeliveryWorker(self.context)
+        while await worker.run_once():
+            pass
         await self.context.chains.drain()

@@ -171,7 +171,7 @@ class TestChains:
         assert (response.status_code, response.json()["code"]) == (504, "deadline_exceeded")
 
     async def test_async_target_never_fails_the_call(self, engine: Engine) -> None:
-        """A rest_async target answering 500 is called but the call succeeds."""
+        """A rest_async target answering 500 is queued and delivered by a worker, and the call succeeds."""
         receiver = await engine.receivers.start(answer(500))
         await engine.bind({"request": {"method": GET_TARGET}}, [await engine.target(receiver, kind="restAsync")])
         response = await engine.rpc("GetTarget", {"id": "unknown"})

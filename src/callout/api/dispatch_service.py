@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from callout.api.protojson import Fields, invalid
+from callout.api.protojson import Fields, format_timestamp, invalid
 from callout.api.rpc import Rpc, RpcCall
 from callout.domain.auth import Permission, Principal
 from callout.domain.catalog import validate_method_name
+from callout.domain.events import Event
 from callout.services import executions as execution_service
 from callout.services import interception
+from callout.services import push as push_service
+from callout.services.push import PushedEvent
 
 DISPATCH_SERVICE = "callout.v1.DispatchService"
 
@@ -97,6 +100,34 @@ async def _register_catalog(call: RpcCall) -> dict[str, Any]:
     return {}
 
 
+async def _push_events(call: RpcCall) -> dict[str, Any]:
+    pushed = [_pushed_event(item) for item in call.request.messages("events")]
+    stored = await push_service.push_events(call.context, call.principal, pushed)
+    return {"events": [_encode_event(event) for event in stored]}
+
+
+def _pushed_event(item: Fields) -> PushedEvent:
+    return PushedEvent(
+        aggregate_type=item.string("aggregateType", max_length=100) or "",
+        aggregate_id=item.string("aggregateId", max_length=1000) or "",
+        event_type=item.string("eventType", max_length=200) or "",
+        payload=_object(item, "payload"),
+        creator=item.string("creator", max_length=64) or "",
+        idempotency_key=item.string("idempotencyKey", max_length=200),
+    )
+
+
+def _encode_event(event: Event) -> dict[str, Any]:
+    return {
+        "id": str(event.id),
+        "aggregateType": event.aggregate_type,
+        "aggregateId": event.aggregate_id,
+        "sequence": str(event.sequence),
+        "eventType": event.event_type,
+        "creationDate": format_timestamp(event.created_at),
+    }
+
+
 def dispatch_rpcs() -> list[Rpc]:
     """The DispatchService RPCs."""
     return [
@@ -104,4 +135,5 @@ def dispatch_rpcs() -> list[Rpc]:
         Rpc(DISPATCH_SERVICE, "RunResponseExecution", Permission.DISPATCH, _run_response, intercept=False),
         Rpc(DISPATCH_SERVICE, "RunFunction", Permission.DISPATCH, _run_function, intercept=False),
         Rpc(DISPATCH_SERVICE, "RegisterCatalog", Permission.DISPATCH, _register_catalog, intercept=False),
+        Rpc(DISPATCH_SERVICE, "PushEvents", Permission.DISPATCH, _push_events, intercept=False),
     ]

@@ -120,6 +120,13 @@ class DispatchClient:
         body = {"methods": list(methods), "functions": list(functions), "events": list(events)}
         await self._call("RegisterCatalog", body)
 
+    async def push_events(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Push events of declared types (``aggregateType``, ``aggregateId``, ``eventType``, ``payload``,
+        optional ``creator`` and ``idempotencyKey``); returns them as stored, with their ids."""
+        answer = await self._call("PushEvents", {"events": list(events)})
+        stored = answer.get("events", [])
+        return stored if isinstance(stored, list) else []
+
     async def _call(self, rpc: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self._base_url}/{DISPATCH_SERVICE}/{rpc}"
         try:

@@ -18,6 +18,7 @@ class NewEvent:
     creator: str
     resource_owner: str
     payload: dict[str, Any]
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

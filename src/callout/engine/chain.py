@@ -20,7 +20,7 @@ import asyncio
 import collections
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -36,6 +36,7 @@ from callout.engine.signing import SIGNATURE_HEADER, compute_signature_header, s
 from callout.errors import CalloutError, Internal
 
 log = structlog.get_logger("callout.engine")
+EnqueueAsync = Callable[[RoutedTarget, bytes], Awaitable[None]]
 
 
 class Exchange(Protocol):
@@ -61,14 +62,22 @@ class ChainRunner:
         # Calls by outcome ("ok" or the error's message id), exported as a Prometheus counter.
         self.outcomes: collections.Counter[str] = collections.Counter()
 
-    async def run(self, chain: Sequence[RoutedTarget], exchange: Exchange, web_key: WebKey | None = None) -> None:
+    async def run(
+        self,
+        chain: Sequence[RoutedTarget],
+        exchange: Exchange,
+        web_key: WebKey | None = None,
+        enqueue_async: EnqueueAsync | None = None,
+    ) -> None:
         """Call every target in order; raises the error of the first interrupting failure.
 
         ``web_key`` is the instance's active web key, which signs the bodies of JWT and JWE targets.
+        ``rest_async`` targets go to ``enqueue_async`` (the durable queue) when given, else they are
+        sent in the background.
         """
         for routed in chain:
             if routed.target.target_type is TargetType.ASYNC:
-                self._fire_and_forget(routed, exchange.body(), web_key)
+                await self._hand_off(routed, exchange.body(), web_key, enqueue_async)
                 continue
             try:
                 answer = await self._call(routed, exchange.body(), web_key)
@@ -129,6 +138,17 @@ class ChainRunner:
         if encryption_key is None or payload_type is PayloadType.JWT:
             return jwt
         return self.jose.encrypter(encryption_key).encrypt(jwt)
+
+    async def _hand_off(
+        self, routed: RoutedTarget, body: bytes, web_key: WebKey | None, enqueue_async: EnqueueAsync | None
+    ) -> None:
+        if enqueue_async is None:
+            self._fire_and_forget(routed, body, web_key)
+            return
+        try:
+            await enqueue_async(routed, body)
+        except CalloutError as error:  # an async target never fails the call
+            _log_failure(routed, error)
 
     def _fire_and_forget(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> None:
         task = asyncio.create_task(self._send_async(routed, body, web_key))

@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callout.domain.auth import Principal
+from callout.domain.deliveries import NewDelivery
 from callout.domain.executions import ConditionType, function_lookup_id, request_lookup_id
+from callout.domain.ids import new_id
 from callout.engine import functions, payloads
+from callout.engine.chain import EnqueueAsync
 from callout.engine.outcomes import TargetAnswer, json_object
 from callout.engine.router import RoutedTarget, WebKey
 from callout.services.context import ServiceContext
+from callout.storage import deliveries as delivery_store
 
 Headers = Mapping[str, Sequence[str]]
 
@@ -105,15 +109,16 @@ def forwarded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 class _Route:
     """The targets of the best-matching execution and the instance's web key (for JWT/JWE bodies)."""
 
+    lookup_id: str
     chain: tuple[RoutedTarget, ...] = ()
     web_key: WebKey | None = None
 
 
 async def _route(context: ServiceContext, principal: Principal, lookup_id: str) -> _Route:
     if principal.is_system:
-        return _Route()
+        return _Route(lookup_id)
     router = await context.routers.router_for(principal.instance_id, principal.routing_version)
-    return _Route(router.best_match(lookup_id), router.web_key)
+    return _Route(lookup_id, router.best_match(lookup_id), router.web_key)
 
 
 async def run_request_execution(
@@ -129,7 +134,7 @@ async def run_request_execution(
     if not route.chain:
         return request
     exchange = RequestExchange(principal, full_method, headers, request, project_id)
-    await context.chains.run(route.chain, exchange, route.web_key)
+    await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
     return exchange.request
 
 
@@ -147,7 +152,7 @@ async def run_response_execution(
     if not route.chain:
         return response
     exchange = ResponseExchange(principal, full_method, headers, request, response, project_id)
-    await context.chains.run(route.chain, exchange, route.web_key)
+    await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
     return exchange.response
 
 
@@ -158,5 +163,16 @@ async def run_function(
     route = await _route(context, principal, function_lookup_id(name))
     exchange = FunctionExchange(name, function_context)
     if route.chain:
-        await context.chains.run(route.chain, exchange, route.web_key)
+        await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
     return exchange.merged()
+
+
+def _enqueuer(context: ServiceContext, principal: Principal, execution_id: str) -> EnqueueAsync:
+    """Queue rest_async calls durably instead of firing and forgetting them (SPEC §8, §9)."""
+
+    async def enqueue(routed: RoutedTarget, body: bytes) -> None:
+        delivery = NewDelivery(new_id(), principal.instance_id, routed.target.id, execution_id, body)
+        async with context.database.transaction() as conn:
+            await delivery_store.enqueue(conn, [delivery], context.clock.now())
+
+    return enqueue

@@ -32,6 +32,7 @@ async def append_event(conn: AsyncConnection, event: NewEvent, created: datetime
         "resource_owner": event.resource_owner,
         "created_at": to_micros(created),
         "payload": event.payload,
+        "idempotency_key": event.idempotency_key,
     }
     result = await conn.execute(events.insert().values(values).returning(events.c.id))
     return _from_values(result.scalar_one(), values)
@@ -59,3 +60,10 @@ def _from_values(event_id: int, values: dict[str, Any]) -> Event:
         created_at=from_micros(values["created_at"]),
         payload=values["payload"],
     )
+
+
+async def find_event_by_key(conn: AsyncConnection, instance_id: str, key: str) -> Event | None:
+    """The instance's event pushed with this idempotency key, or None."""
+    query = sa.select(events).where(events.c.instance_id == instance_id, events.c.idempotency_key == key)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _from_values(row.id, row._asdict())

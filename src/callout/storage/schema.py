@@ -100,10 +100,13 @@ events = sa.Table(
     sa.Column("resource_owner", sa.String(64), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("payload", sa.JSON(), nullable=False),
+    # Host applications may push an event with a key; a repeat with the same key is stored once.
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.UniqueConstraint(
         "instance_id", "aggregate_type", "aggregate_id", "sequence", name="ux_events_aggregate_sequence"
     ),
 )
+sa.Index("ux_events_idempotency", events.c.instance_id, events.c.idempotency_key, unique=True)
 
 executions = sa.Table(
     "executions",
