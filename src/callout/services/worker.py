@@ -14,7 +14,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -23,7 +23,7 @@ from callout.delivery.sender import DeliveryError, OutboundResponse
 from callout.domain.deliveries import Attempt, Delivery, DeliveryState
 from callout.domain.retry import RetryPolicy, Verdict, classify, parse_retry_after
 from callout.domain.targets import PayloadType
-from callout.engine.router import RoutedTarget, WebKey
+from callout.engine.router import RoutedTarget, Router, WebKey
 from callout.errors import CalloutError, Unavailable
 from callout.services.context import ServiceContext
 from callout.services.routing import load_routed_target
@@ -112,18 +112,22 @@ class DeliveryWorker:
             claimed = await store.claim_due(conn, self._now(), self._settings.lease, self._settings.batch_size)
         if not claimed:
             return 0
-        results = await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+        # One routing-version read per instance and batch, not per delivery.
+        routers = {iid: await self._context.routers.router_for(iid) for iid in {d.instance_id for d in claimed}}
+        results = await asyncio.gather(
+            *(self._attempt(delivery, routers[delivery.instance_id]) for delivery in claimed)
+        )
         await self._record(results)
         return len(claimed)
 
     def _now(self) -> datetime:
         return self._context.clock.now()
 
-    async def _attempt(self, delivery: Delivery) -> AttemptResult:
+    async def _attempt(self, delivery: Delivery, router: Router) -> AttemptResult:
         started = self._now()
         clock = time.perf_counter()
         try:
-            routed, web_key = await self._target(delivery)
+            routed, web_key = await self._target(delivery, router)
             if routed is None:
                 return self._result(delivery, started, clock, None, "the target no longer exists", Verdict.FAILED)
             response = await self._context.chains.send(
@@ -155,8 +159,7 @@ class DeliveryWorker:
         )
         return AttemptResult(delivery, attempt, verdict, retry_after)
 
-    async def _target(self, delivery: Delivery) -> tuple[RoutedTarget | None, WebKey | None]:
-        router = await self._context.routers.router_for(delivery.instance_id)
+    async def _target(self, delivery: Delivery, router: Router) -> tuple[RoutedTarget | None, WebKey | None]:
         routed = router.target(delivery.target_id) or await load_routed_target(
             self._context, delivery.instance_id, delivery.target_id
         )
@@ -168,12 +171,14 @@ class DeliveryWorker:
 
     async def _record(self, results: list[AttemptResult]) -> None:
         async with self._context.database.transaction() as conn:
+            numbers = await store.last_attempt_numbers(conn, [result.delivery.id for result in results])
+            outcomes = []
             for result in results:
-                number = await store.attempts_so_far(conn, result.delivery.id) + 1
-                attempt = Attempt(**{**result.attempt.__dict__, "number": number})
+                attempt = replace(result.attempt, number=numbers.get(result.delivery.id, 0) + 1)
                 state, due = self._next_state(result)
-                await store.record_outcome(conn, result.delivery, attempt, state, due)
+                outcomes.append(store.Outcome(result.delivery, attempt, state, due))
                 self.stats.outcomes[state.value] += 1
+            await store.record_outcomes(conn, outcomes)
 
     def _next_state(self, result: AttemptResult) -> tuple[DeliveryState, datetime | None]:
         if result.verdict is Verdict.SUCCEEDED:

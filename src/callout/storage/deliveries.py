@@ -6,6 +6,7 @@ delivery; on SQLite the write transaction (``BEGIN IMMEDIATE``) already serialis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,38 +103,73 @@ async def claim_due(conn: AsyncConnection, now: datetime, lease: timedelta, limi
     return [_delivery(row) for row in rows]
 
 
-async def record_outcome(
-    conn: AsyncConnection, delivery: Delivery, attempt: Attempt, state: DeliveryState, next_attempt: datetime | None
-) -> None:
-    """Log the attempt and move the delivery on: done, failed, or pending again at ``next_attempt``."""
-    await conn.execute(
-        delivery_attempts.insert().values(
-            delivery_id=attempt.delivery_id,
-            number=attempt.number,
-            started_at=to_micros(attempt.started_at),
-            status=attempt.status,
-            latency_us=attempt.latency // timedelta(microseconds=1),
-            error=attempt.error,
-            response_head=attempt.response_head,
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt to record and where it leaves its delivery."""
+
+    delivery: Delivery
+    attempt: Attempt
+    state: DeliveryState
+    next_attempt: datetime | None = None
+
+
+async def record_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> None:
+    """Log a batch of attempts and move their deliveries on, with two executemany statements."""
+    if not outcomes:
+        return
+    await conn.execute(delivery_attempts.insert(), [_attempt_row(outcome.attempt) for outcome in outcomes])
+    statement = (
+        deliveries.update()
+        .where(deliveries.c.id == sa.bindparam("b_id"))
+        .values(
+            state=sa.bindparam("b_state"),
+            attempts=sa.bindparam("b_attempts"),
+            lease_until=None,
+            updated_at=sa.bindparam("b_updated"),
+            last_status=sa.bindparam("b_status"),
+            last_error=sa.bindparam("b_error"),
+            next_attempt_at=sa.bindparam("b_next"),
         )
     )
-    values: dict[str, Any] = {
-        "state": state.value,
-        "attempts": delivery.attempts + 1,
-        "lease_until": None,
-        "updated_at": to_micros(attempt.started_at + attempt.latency),
-        "last_status": attempt.status,
-        "last_error": attempt.error,
+    await conn.execute(statement, [_update_row(outcome) for outcome in outcomes])
+
+
+def _attempt_row(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "delivery_id": attempt.delivery_id,
+        "number": attempt.number,
+        "started_at": to_micros(attempt.started_at),
+        "status": attempt.status,
+        "latency_us": attempt.latency // timedelta(microseconds=1),
+        "error": attempt.error,
+        "response_head": attempt.response_head,
     }
-    if next_attempt is not None:
-        values["next_attempt_at"] = to_micros(next_attempt)
-    await conn.execute(deliveries.update().where(deliveries.c.id == delivery.id).values(values))
 
 
-async def attempts_so_far(conn: AsyncConnection, delivery_id: str) -> int:
-    """How many attempts the delivery has logged, over all rounds."""
-    query = sa.select(sa.func.count()).where(delivery_attempts.c.delivery_id == delivery_id)
-    return int((await conn.execute(query)).scalar_one())
+def _update_row(outcome: Outcome) -> dict[str, Any]:
+    delivery, attempt = outcome.delivery, outcome.attempt
+    due = outcome.next_attempt or delivery.next_attempt_at
+    return {
+        "b_id": delivery.id,
+        "b_state": outcome.state.value,
+        "b_attempts": delivery.attempts + 1,
+        "b_updated": to_micros(attempt.started_at + attempt.latency),
+        "b_status": attempt.status,
+        "b_error": attempt.error,
+        "b_next": to_micros(due),
+    }
+
+
+async def last_attempt_numbers(conn: AsyncConnection, delivery_ids: list[str]) -> dict[str, int]:
+    """The highest attempt number logged for each delivery (absent: none yet)."""
+    if not delivery_ids:
+        return {}
+    query = (
+        sa.select(delivery_attempts.c.delivery_id, sa.func.max(delivery_attempts.c.number))
+        .where(delivery_attempts.c.delivery_id.in_(delivery_ids))
+        .group_by(delivery_attempts.c.delivery_id)
+    )
+    return {row[0]: int(row[1]) for row in await conn.execute(query)}
 
 
 async def find_delivery(conn: AsyncConnection, instance_id: str, delivery_id: str) -> Delivery | None:
