@@ -8,7 +8,9 @@ If the transaction rolls back, neither the event nor its deliveries exist.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from callout.domain.auth import Principal
 from callout.domain.deliveries import NewDelivery
 from callout.domain.events import Event, NewEvent
 from callout.domain.executions import event_lookup_id
@@ -36,6 +38,28 @@ async def record_event(conn: Connection, event: NewEvent, now: datetime) -> Even
         ]
         await delivery_store.enqueue(conn, new, now)
     return stored
+
+
+async def record_change(
+    conn: Connection,
+    principal: Principal,
+    aggregate: tuple[str, str],
+    event_type: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> Event:
+    """Record a change the caller made to an aggregate ``(type, id)`` of their instance."""
+    aggregate_type, aggregate_id = aggregate
+    event = NewEvent(
+        instance_id=principal.instance_id,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        event_type=event_type,
+        creator=principal.user_id,
+        resource_owner=principal.instance_id,
+        payload=payload,
+    )
+    return await record_event(conn, event, now)
 
 
 def best_match(routes: dict[str, list[str]], lookup_id: str) -> list[str]:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from callout.domain.auth import Principal
 from callout.domain.catalog import Catalog, validate_method_name
-from callout.domain.events import NewEvent
 from callout.domain.executions import Condition, Execution, ExecutionQuery, validate_condition
 from callout.domain.queries import Page
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
-from callout.services.events import record_event
+from callout.services.events import record_change
 from callout.storage import executions as store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
@@ -44,10 +42,10 @@ async def _write(
     if target_ids:
         await store.save_execution(conn, principal.instance_id, execution_id, target_ids, now)
         payload = {"targets": [{"type": 2, "target": target_id} for target_id in target_ids]}
-        await _record(conn, principal, execution_id, "execution.v2.set", payload, now)
+        await record_change(conn, principal, ("execution", execution_id), "execution.v2.set", payload, now)
     else:
         await store.remove_execution(conn, principal.instance_id, execution_id)
-        await _record(conn, principal, execution_id, "execution.removed", {}, now)
+        await record_change(conn, principal, ("execution", execution_id), "execution.removed", {}, now)
     await store.bump_routing_version(conn, principal.instance_id)
 
 
@@ -56,26 +54,6 @@ async def _require_targets(conn: Connection, instance_id: str, target_ids: list[
     found = await target_store.find_targets(conn, instance_id, target_ids)
     if len(set(target_ids)) != len(target_ids) or any(target_id not in found for target_id in target_ids):
         raise NotFound("Errors.Target.NotFound", "a target does not exist or is listed twice")
-
-
-async def _record(
-    conn: Connection,
-    principal: Principal,
-    execution_id: str,
-    event_type: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> None:
-    event = NewEvent(
-        instance_id=principal.instance_id,
-        aggregate_type="execution",
-        aggregate_id=execution_id,
-        event_type=event_type,
-        creator=principal.user_id,
-        resource_owner=principal.instance_id,
-        payload=payload,
-    )
-    await record_event(conn, event, now)
 
 
 async def list_executions(context: ServiceContext, principal: Principal, query: ExecutionQuery) -> Page[Execution]:

@@ -8,16 +8,14 @@ an inactive one) is a successful no-op returning the previous change date.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from callout.domain.auth import Principal
-from callout.domain.events import NewEvent
 from callout.domain.ids import new_id
 from callout.domain.keys import PublicKey, PublicKeyQuery, fingerprint_of, validate_expiration
 from callout.domain.queries import Page
 from callout.errors import FailedPrecondition
 from callout.services.context import ServiceContext
-from callout.services.events import record_event
+from callout.services.events import record_change
 from callout.storage import executions as execution_store
 from callout.storage import keys as store
 from callout.storage import targets as target_store
@@ -36,7 +34,7 @@ async def add_public_key(
         key = PublicKey(new_id(), principal.instance_id, target_id, pem, fingerprint, False, expiration, now, now)
         await store.insert_public_key(conn, key)
         payload = {"keyId": key.key_id, "fingerprint": fingerprint, "expirationDate": _iso(expiration)}
-        await _record(conn, principal, key, "target.key.added", payload, now)
+        await record_change(conn, principal, ("target", key.target_id), "target.key.added", payload, now)
     return key
 
 
@@ -53,7 +51,7 @@ async def set_public_key_active(
             return key.change_date
         await store.set_active(conn, key, active, now)
         event_type = "target.key.activated" if active else "target.key.deactivated"
-        await _record(conn, principal, key, event_type, {"keyId": key.key_id}, now)
+        await record_change(conn, principal, ("target", key.target_id), event_type, {"keyId": key.key_id}, now)
         await execution_store.bump_routing_version(conn, principal.instance_id)
     return now
 
@@ -68,7 +66,9 @@ async def remove_public_key(context: ServiceContext, principal: Principal, targe
         if key.active:
             raise FailedPrecondition("Errors.Target.PublicKeyActive", "deactivate the key before removing it")
         await store.delete_public_key(conn, key)
-        await _record(conn, principal, key, "target.key.removed", {"keyId": key.key_id}, now)
+        await record_change(
+            conn, principal, ("target", key.target_id), "target.key.removed", {"keyId": key.key_id}, now
+        )
     return now
 
 
@@ -96,18 +96,3 @@ async def _require_key(conn: Connection, principal: Principal, target_id: str, k
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
-
-
-async def _record(
-    conn: Connection, principal: Principal, key: PublicKey, event_type: str, payload: dict[str, Any], now: datetime
-) -> None:
-    event = NewEvent(
-        instance_id=key.instance_id,
-        aggregate_type="target",
-        aggregate_id=key.target_id,
-        event_type=event_type,
-        creator=principal.user_id,
-        resource_owner=key.instance_id,
-        payload=payload,
-    )
-    await record_event(conn, event, now)

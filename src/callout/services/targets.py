@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from callout.domain import targets as rules
 from callout.domain.auth import Principal
-from callout.domain.events import NewEvent
 from callout.domain.ids import new_id
 from callout.domain.queries import Page, TargetQuery
 from callout.domain.targets import Target, TargetChanges, TargetSpec
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
 from callout.services.egress import check_endpoint
-from callout.services.events import record_event
+from callout.services.events import record_change
 from callout.storage import executions as execution_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
@@ -56,7 +54,9 @@ async def create_target(
     async with context.database.transaction() as conn:
         await store.insert_target(conn, target)
         await _store_signing_key(context, conn, target, signing_key, now)
-        await _record(conn, principal, target, "target.added", rules.target_event_payload(target), now)
+        await record_change(
+            conn, principal, ("target", target.id), "target.added", rules.target_event_payload(target), now
+        )
     return target, signing_key
 
 
@@ -87,7 +87,7 @@ async def update_target(
         new_key = await _rotate_key(context, conn, updated, rotation, now)
         if new_key is not None:
             difference["signingKeyRotated"] = True
-        await _record(conn, principal, updated, "target.changed", difference, now)
+        await record_change(conn, principal, ("target", updated.id), "target.changed", difference, now)
     return UpdateResult(now, new_key)
 
 
@@ -103,7 +103,7 @@ async def delete_target(context: ServiceContext, principal: Principal, target_id
         await store.mark_target_deleted(conn, target, now)
         await execution_store.remove_target_everywhere(conn, principal.instance_id, target.id)
         await execution_store.bump_routing_version(conn, principal.instance_id)
-        await _record(conn, principal, target, "target.removed", {"name": target.name}, now)
+        await record_change(conn, principal, ("target", target.id), "target.removed", {"name": target.name}, now)
     return now
 
 
@@ -162,23 +162,3 @@ async def _store_signing_key(
     context: ServiceContext, conn: Connection, target: Target, key: str, now: datetime
 ) -> None:
     await store.insert_signing_key(conn, new_id(), target, context.secret_box.encrypt(key), now)
-
-
-async def _record(
-    conn: Connection,
-    principal: Principal,
-    target: Target,
-    event_type: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> None:
-    event = NewEvent(
-        instance_id=target.instance_id,
-        aggregate_type="target",
-        aggregate_id=target.id,
-        event_type=event_type,
-        creator=principal.user_id,
-        resource_owner=target.instance_id,
-        payload=payload,
-    )
-    await record_event(conn, event, now)
