@@ -171,12 +171,13 @@ class TestChains:
         assert (response.status_code, response.json()["code"]) == (504, "deadline_exceeded")
 
     async def test_async_target_never_fails_the_call(self, engine: Engine) -> None:
-        """A rest_async target answering 500 is queued and delivered by a worker, and the call succeeds."""
+        """A rest_async target answering 500 does not fail the call; a worker delivers (and retries) it."""
         receiver = await engine.receivers.start(answer(500))
         await engine.bind({"request": {"method": GET_TARGET}}, [await engine.target(receiver, kind="restAsync")])
         response = await engine.rpc("GetTarget", {"id": "unknown"})
         await engine.drain()
-        assert (response.json()["code"], len(receiver.hits)) == ("not_found", 1)
+        # A 500 is retried after a jittered back-off, so a fast drain may already see a retry.
+        assert (response.json()["code"], len(receiver.hits) >= 1) == ("not_found", True)
 
     async def test_redirect_is_not_followed(self, engine: Engine) -> None:
         """A 302 answer is a failure, and the redirect location is never called."""
