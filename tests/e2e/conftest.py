@@ -245,7 +245,10 @@ def make_database(postgres_ready: bool) -> Iterator[MakeDatabase]:
 
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory: pytest.TempPathFactory, make_database: MakeDatabase) -> Iterator[StartServer]:
-    """Factory: start ``callout serve`` and wait for /healthz; every process is terminated at the end."""
+    """Factory: start ``callout serve`` and wait for /healthz; every process is terminated at the end.
+
+    ``env`` adds variables (e.g. CALLOUT_* settings) to the process's environment.
+    """
     started: list[Server] = []
 
     def start(
@@ -254,11 +257,12 @@ def start_server(tmp_path_factory: pytest.TempPathFactory, make_database: MakeDa
         data_dir: Path | None = None,
         database: Database | None = None,
         extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> Server:
         data_dir = data_dir or tmp_path_factory.mktemp("callout-data")
         database = database or make_database(backend)
         for _attempt in range(3):
-            server = _launch(data_dir, database, extra_args, tmp_path_factory)
+            server = _launch(data_dir, database, extra_args, tmp_path_factory, env)
             started.append(server)
             if _wait_until_healthy(server):
                 return server
@@ -274,7 +278,11 @@ def start_server(tmp_path_factory: pytest.TempPathFactory, make_database: MakeDa
 
 
 def _launch(
-    data_dir: Path, database: Database, extra_args: tuple[str, ...], tmp_path_factory: pytest.TempPathFactory
+    data_dir: Path,
+    database: Database,
+    extra_args: tuple[str, ...],
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     log_path = tmp_path_factory.mktemp("callout-log") / "server.log"
@@ -283,7 +291,8 @@ def _launch(
         command += ["--database-url", database.url]
     command += list(extra_args)
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=child_environment())
+        environment = {**child_environment(), **(env or {})}
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
     return Server(f"http://127.0.0.1:{port}", port, data_dir, database, log_path, process)
 
 
