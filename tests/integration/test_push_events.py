@@ -86,3 +86,23 @@ class TestPushEvents:
         async with context.database.read() as conn:
             page = await list_deliveries(conn, instance_id, DeliveryQuery())
         assert [d.execution_id for d in page.items] == ["event/order.paid", "event/order.paid"]
+
+
+class TestPushBatches:
+    async def test_repeated_key_within_one_push_is_stored_once(
+        self, host: tuple[httpx.AsyncClient, str], context: ServiceContext
+    ) -> None:
+        """Two events with the same key in one push are stored once and both answers name that event."""
+        client, instance_id = host
+        response = await client.post(PUSH, json={"events": [_event(idempotencyKey="k"), _event(idempotencyKey="k")]})
+        async with context.database.read() as conn:
+            stored = await list_events(conn, instance_id, "o-1")
+        ids = {event["id"] for event in response.json()["events"]}
+        assert (len(ids), len(stored)) == (1, 1)
+
+    async def test_many_aggregates_get_their_own_sequences(self, host: tuple[httpx.AsyncClient, str]) -> None:
+        """Events of two aggregates interleaved in one push are numbered per aggregate."""
+        client, _ = host
+        events = [_event(aggregateId=aggregate) for aggregate in ["a", "b", "a", "b", "a"]]
+        response = await client.post(PUSH, json={"events": events})
+        assert [event["sequence"] for event in response.json()["events"]] == ["1", "1", "2", "2", "3"]

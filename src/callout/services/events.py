@@ -27,17 +27,27 @@ EVENT_VERSION = "v1"
 
 async def record_event(conn: Connection, event: NewEvent, now: datetime) -> Event:
     """Append the event and enqueue a delivery for every target of its best-matching execution."""
-    stored = await event_store.append_event(conn, event, now)
-    routes = await execution_store.all_routes(conn, stored.instance_id, kind="event")
-    target_ids = best_match(routes, event_lookup_id(stored.event_type))
-    if target_ids:
-        body = event_body(stored)
-        new = [
-            NewDelivery(new_id(), stored.instance_id, target_id, _matched_id(routes, stored), body, stored.id)
-            for target_id in target_ids
-        ]
-        await delivery_store.enqueue(conn, new, now)
+    return (await record_events(conn, [event], now))[0]
+
+
+async def record_events(conn: Connection, new: list[NewEvent], now: datetime) -> list[Event]:
+    """Append events of one instance and enqueue their deliveries: a handful of statements for any count."""
+    stored = await event_store.append_events(conn, new, now)
+    routes = await execution_store.all_routes(conn, stored[0].instance_id, kind="event") if stored else {}
+    deliveries = [delivery for event in stored for delivery in _deliveries_for(event, routes)]
+    await delivery_store.enqueue(conn, deliveries, now)
     return stored
+
+
+def _deliveries_for(event: Event, routes: dict[str, list[str]]) -> list[NewDelivery]:
+    lookup = event_lookup_id(event.event_type)
+    matched = next((candidate for candidate in candidate_ids(lookup) if routes.get(candidate)), None)
+    if matched is None:
+        return []
+    body = event_body(event)
+    return [
+        NewDelivery(new_id(), event.instance_id, target_id, matched, body, event.id) for target_id in routes[matched]
+    ]
 
 
 async def record_change(
@@ -60,18 +70,6 @@ async def record_change(
         payload=payload,
     )
     return await record_event(conn, event, now)
-
-
-def best_match(routes: dict[str, list[str]], lookup_id: str) -> list[str]:
-    """The target ids of the most specific execution matching ``lookup_id``."""
-    for candidate in candidate_ids(lookup_id):
-        if routes.get(candidate):
-            return routes[candidate]
-    return []
-
-
-def _matched_id(routes: dict[str, list[str]], event: Event) -> str:
-    return next(c for c in candidate_ids(event_lookup_id(event.event_type)) if routes.get(c))
 
 
 def event_body(event: Event) -> bytes:

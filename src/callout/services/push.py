@@ -14,7 +14,7 @@ from callout.domain.catalog import CALLOUT_EVENT_TYPES
 from callout.domain.events import Event, NewEvent
 from callout.errors import InvalidArgument
 from callout.services.context import ServiceContext
-from callout.services.events import record_event
+from callout.services.events import record_events
 from callout.services.executions import instance_catalog
 from callout.storage import events as event_store
 
@@ -42,13 +42,34 @@ async def push_events(context: ServiceContext, principal: Principal, pushed: lis
         declared = (await instance_catalog(context, conn, principal.instance_id)).event_types
         for index, event in enumerate(pushed):
             _validate(event, declared, index)
-        stored = []
+        keys = [event.idempotency_key for event in pushed if event.idempotency_key]
+        known = await event_store.find_events_by_keys(conn, principal.instance_id, keys)
+        fresh = _first_of_each_key(pushed, known)
+        written = iter(await record_events(conn, [_new_event(principal, event) for event in fresh], now))
+        by_key = dict(known)
+        results = []
         for event in pushed:
-            existing = None
+            if event.idempotency_key and event.idempotency_key in by_key:
+                results.append(by_key[event.idempotency_key])
+                continue
+            stored = next(written)
             if event.idempotency_key:
-                existing = await event_store.find_event_by_key(conn, principal.instance_id, event.idempotency_key)
-            stored.append(existing or await record_event(conn, _new_event(principal, event), now))
-    return stored
+                by_key[event.idempotency_key] = stored
+            results.append(stored)
+    return results
+
+
+def _first_of_each_key(pushed: list[PushedEvent], known: dict[str, Event]) -> list[PushedEvent]:
+    # A key already stored, or repeated within this push, is written once.
+    seen = set(known)
+    fresh = []
+    for event in pushed:
+        if event.idempotency_key:
+            if event.idempotency_key in seen:
+                continue
+            seen.add(event.idempotency_key)
+        fresh.append(event)
+    return fresh
 
 
 def _new_event(principal: Principal, event: PushedEvent) -> NewEvent:

@@ -15,14 +15,40 @@ from callout.storage.schema import events
 
 async def append_event(conn: AsyncConnection, event: NewEvent, created: datetime) -> Event:
     """Append one event inside the caller's transaction and return it as stored."""
-    same_aggregate = (
-        events.c.instance_id == event.instance_id,
-        events.c.aggregate_type == event.aggregate_type,
-        events.c.aggregate_id == event.aggregate_id,
+    return (await append_events(conn, [event], created))[0]
+
+
+async def append_events(conn: AsyncConnection, new: list[NewEvent], created: datetime) -> list[Event]:
+    """Append events in order, numbering each aggregate's on from its last sequence; one INSERT for all."""
+    if not new:
+        return []
+    last = await _last_sequences(conn, new)
+    rows = []
+    for event in new:
+        key = (event.instance_id, event.aggregate_type, event.aggregate_id)
+        last[key] = last.get(key, 0) + 1
+        rows.append(_row(event, last[key], created))
+    statement = events.insert().returning(events.c.id, sort_by_parameter_order=True)
+    ids = (
+        list((await conn.execute(statement, rows)).scalars())
+        if len(rows) > 1
+        else [(await conn.execute(events.insert().values(rows[0]).returning(events.c.id))).scalar_one()]
     )
-    last = await conn.execute(sa.select(sa.func.max(events.c.sequence)).where(*same_aggregate))
-    sequence = (last.scalar_one() or 0) + 1
-    values = {
+    return [_from_values(event_id, row) for event_id, row in zip(ids, rows, strict=True)]
+
+
+async def _last_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[tuple[str, str, str], int]:
+    keys = {(event.instance_id, event.aggregate_type, event.aggregate_id) for event in new}
+    query = (
+        sa.select(events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id, sa.func.max(events.c.sequence))
+        .where(sa.tuple_(events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id).in_(keys))
+        .group_by(events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id)
+    )
+    return {(row[0], row[1], row[2]): int(row[3]) for row in await conn.execute(query)}
+
+
+def _row(event: NewEvent, sequence: int, created: datetime) -> dict[str, Any]:
+    return {
         "instance_id": event.instance_id,
         "aggregate_type": event.aggregate_type,
         "aggregate_id": event.aggregate_id,
@@ -34,8 +60,6 @@ async def append_event(conn: AsyncConnection, event: NewEvent, created: datetime
         "payload": event.payload,
         "idempotency_key": event.idempotency_key,
     }
-    result = await conn.execute(events.insert().values(values).returning(events.c.id))
-    return _from_values(result.scalar_one(), values)
 
 
 async def list_events(conn: AsyncConnection, instance_id: str, aggregate_id: str | None = None) -> list[Event]:
@@ -62,8 +86,9 @@ def _from_values(event_id: int, values: dict[str, Any]) -> Event:
     )
 
 
-async def find_event_by_key(conn: AsyncConnection, instance_id: str, key: str) -> Event | None:
-    """The instance's event pushed with this idempotency key, or None."""
-    query = sa.select(events).where(events.c.instance_id == instance_id, events.c.idempotency_key == key)
-    row = (await conn.execute(query)).first()
-    return None if row is None else _from_values(row.id, row._asdict())
+async def find_events_by_keys(conn: AsyncConnection, instance_id: str, keys: list[str]) -> dict[str, Event]:
+    """The instance's events pushed with these idempotency keys, by key."""
+    if not keys:
+        return {}
+    query = sa.select(events).where(events.c.instance_id == instance_id, events.c.idempotency_key.in_(set(keys)))
+    return {row.idempotency_key: _from_values(row.id, row._asdict()) for row in await conn.execute(query)}
