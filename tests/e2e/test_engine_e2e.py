@@ -85,3 +85,50 @@ class TestExecutionsThroughTheServer:
         body = {"name": "loopback", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
         response = _rpc(server, "CreateTarget", body)
         assert (response.status_code, response.json()["details"][0]["debug"]["id"]) == (400, "Errors.Target.DeniedURL")
+
+
+def _rsa_key_pair() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_pem, public_pem
+
+
+class TestTokenPayloadsThroughTheServer:
+    def test_jwt_body_verifies_against_the_served_jwks(self, dev_server: Server, receiver: RecordingReceiver) -> None:
+        """A JWT target's body verifies against the JWKS fetched over HTTP from the running server."""
+        body = {"name": f"e2e-jwt-{receiver.port}", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
+        created = _rpc(dev_server, "CreateTarget", {**body, "payloadType": "PAYLOAD_TYPE_JWT"}).json()
+        _bind(dev_server, {"request": {"method": f"{ACTION}/ListExecutionFunctions"}}, [created["id"]])
+        try:
+            _rpc(dev_server, "ListExecutionFunctions", {})
+            payload = receiver.requests[-1].verify_jwt(f"{dev_server.base_url}/oauth/v2/keys")
+            assert json.loads(payload)["fullMethod"] == f"{ACTION}/ListExecutionFunctions"
+        finally:
+            _bind(dev_server, {"request": {"method": f"{ACTION}/ListExecutionFunctions"}}, [])
+
+    def test_jwe_body_decrypts_and_verifies(self, dev_server: Server, receiver: RecordingReceiver) -> None:
+        """A JWE target's body decrypts with the target's private key and verifies against the served JWKS."""
+        import base64
+
+        private_pem, public_pem = _rsa_key_pair()
+        body = {"name": f"e2e-jwe-{receiver.port}", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
+        created = _rpc(dev_server, "CreateTarget", {**body, "payloadType": "PAYLOAD_TYPE_JWE"}).json()
+        key = _rpc(
+            dev_server, "AddPublicKey", {"targetId": created["id"], "publicKey": base64.b64encode(public_pem).decode()}
+        ).json()
+        _rpc(dev_server, "ActivatePublicKey", {"targetId": created["id"], "keyId": key["keyId"]})
+        _bind(dev_server, {"request": {"method": f"{ACTION}/ListExecutionServices"}}, [created["id"]])
+        try:
+            _rpc(dev_server, "ListExecutionServices", {})
+            payload = receiver.requests[-1].decrypt_jwe(private_pem, f"{dev_server.base_url}/oauth/v2/keys")
+            assert json.loads(payload)["fullMethod"] == f"{ACTION}/ListExecutionServices"
+        finally:
+            _bind(dev_server, {"request": {"method": f"{ACTION}/ListExecutionServices"}}, [])
