@@ -96,7 +96,7 @@ async def _time(action: object, samples: list[float]) -> None:
     samples.append((time.perf_counter() - started) * 1000)
 
 
-async def _measure(url: str, calls: int) -> dict[str, list[float]]:
+async def _measure(url: str, calls: int, payload_types: list[PayloadType]) -> dict[str, list[float]]:
     body, web_key, target_key = _exchange().body(), _web_key(), _target_key()
     sender = AiohttpSender(EgressPolicy(dev_mode=True), StaticResolver())
     runner = ChainRunner(sender, SystemClock())
@@ -110,7 +110,7 @@ async def _measure(url: str, calls: int) -> dict[str, list[float]]:
             routed = _routed(url, payload_type, target_key)
             return lambda: runner.run([routed], _exchange(), web_key)
 
-        actions = {"raw": raw_post, **{kind.name: chain(kind) for kind in PAYLOAD_TYPES}}
+        actions = {"raw": raw_post, **{kind.name: chain(kind) for kind in payload_types}}
         samples: dict[str, list[float]] = {name: [] for name in actions}
         for _ in range(20):  # warm the connection pools and the prepared keys
             for action in actions.values():
@@ -132,13 +132,19 @@ def main() -> None:
     """Start the receiver process, measure, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000, help="calls per measurement (default 5000)")
+    parser.add_argument(
+        "--payloads",
+        default="json,jwt,jwe",
+        help="comma-separated payload types to measure besides the baseline (default json,jwt,jwe)",
+    )
     args = parser.parse_args()
+    payload_types = [PayloadType[name.strip().upper()] for name in args.payloads.split(",") if name.strip()]
     configure_logging("json", "warning")  # as in production: per-call info lines are filtered out
     port = _free_port()
     receiver = subprocess.Popen([sys.executable, str(RECEIVER), str(port)])
     try:
         time.sleep(1.0)
-        samples = asyncio.run(_measure(f"http://127.0.0.1:{port}/hook", args.calls))
+        samples = asyncio.run(_measure(f"http://127.0.0.1:{port}/hook", args.calls, payload_types))
     finally:
         receiver.terminate()
         receiver.wait(10)

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+_info_enabled = True
 _SECRET_KEYS = ("token", "signing_key", "signingkey", "authorization", "secret", "password", "master_key")
 
 
@@ -26,8 +27,15 @@ def _names_secret(key: object) -> bool:
     return isinstance(key, str) and any(marker in key.lower() for marker in _SECRET_KEYS)
 
 
+def info_enabled() -> bool:
+    """Whether info lines are written: per-call paths check it rather than build a call that is dropped."""
+    return _info_enabled
+
+
 def configure_logging(log_format: str = "console", level: str = "info") -> None:
     """Set up structlog for the process: request-scoped context, redaction, console or JSON."""
+    global _info_enabled
+    _info_enabled = logging.getLevelName(level.upper()) <= logging.INFO
     renderer: Any = (
         structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from callout.engine.gojson import (
     RawJSON,
     compact_raw_json,
     encode_go_json,
+    encode_go_json_pure,
     format_go_float,
     format_rfc3339_nano,
     quote_go_string,
@@ -263,3 +265,64 @@ class TestProperties:
         """Embedding Go's own output as raw JSON changes nothing (compaction is idempotent)."""
         encoded = encode_go_json(value)
         assert encode_go_json(RawJSON(encoded)) == encoded
+
+
+class Colour(enum.StrEnum):
+    """A str enum, as message enums are handed to the encoder."""
+
+    RED = "red<"
+
+
+class Level(enum.IntEnum):
+    """An int enum."""
+
+    HIGH = 3
+
+
+FAST_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(alphabet=st.characters(codec=None))
+    | st.sampled_from([Colour.RED, Level.HIGH, "<&>\u2028\u2029\x7f\x00", "\ud800"])
+    | st.binary(max_size=8)
+    | st.datetimes(timezones=st.just(UTC) | st.just(timezone(timedelta(hours=-5, minutes=-30))))
+    | st.sampled_from([RawJSON(b' { "a" : [1, "<x>"] } '), RawJSON(b"null"), RawJSON('"\u2028"')])
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+FAST_VALUES = st.recursive(
+    FAST_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=4).map(GoMap)
+    ),
+    max_leaves=20,
+)
+
+
+class TestFastPath:
+    @given(FAST_VALUES)
+    def test_fast_encoder_agrees_with_the_pure_one(self, value: Any) -> None:
+        """encode_go_json gives the pure-Python reference encoder's bytes for any value."""
+        assert encode_go_json(value) == encode_go_json_pure(value)
+
+    @given(FAST_VALUES)
+    def test_fast_encoder_agrees_with_sorted_keys(self, value: Any) -> None:
+        """With sort_keys too, both encoders give the same bytes."""
+        assert encode_go_json(value, sort_keys=True) == encode_go_json_pure(value, sort_keys=True)
+
+    def test_naive_datetime_is_still_refused(self) -> None:
+        """A naive datetime fails the same way whichever encoder runs."""
+        with pytest.raises(ValueError, match="naive"):
+            encode_go_json({"at": datetime(2024, 1, 1)})
+
+    def test_unknown_type_is_still_refused(self) -> None:
+        """A value of an unsupported type raises TypeError, not orjson's own conversion."""
+        with pytest.raises(TypeError, match="unsupported type"):
+            encode_go_json({"id": enum.Enum("Plain", "A").A})
+
+    def test_huge_integer_is_encoded_exactly(self) -> None:
+        """An integer beyond 64 bits is written in full."""
+        assert encode_go_json([2**80]) == b"[1208925819614629174706176]"

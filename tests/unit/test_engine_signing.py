@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from callout.engine.signing import (
     SIGNATURE_HEADER,
@@ -26,6 +30,16 @@ class TestSignatureHeader:
     def test_signature_matches_an_independent_hmac(self) -> None:
         """The MAC is hex HMAC-SHA256 over ``"<t>." + body`` with the key's UTF-8 bytes."""
         assert compute_signature(BODY, KEY, 1700000000) == MAC_KEY
+
+    @given(st.text(max_size=100), st.binary(max_size=300), st.integers(0, 2**40))
+    def test_signature_agrees_with_the_standard_library_hmac(self, key: str, body: bytes, timestamp: int) -> None:
+        """For any key (also longer than a SHA-256 block), body and time the MAC is the stdlib's HMAC."""
+        expected = hmac.new(key.encode(), f"{timestamp}.".encode() + body, "sha256").hexdigest()
+        assert compute_signature(body, key, timestamp) == expected
+
+    def test_repeated_signing_gives_the_same_mac(self) -> None:
+        """Signing twice with one key (cached key state) gives the same MAC both times."""
+        assert compute_signature(BODY, KEY, 1700000000) == compute_signature(BODY, KEY, 1700000000) == MAC_KEY
 
     def test_header_with_one_key(self) -> None:
         """One key gives ``t=<ts>,v1=<mac>``."""

@@ -9,8 +9,9 @@ connect on our behalf, past the resolver that enforces the policy).
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -28,6 +29,7 @@ from callout.delivery.sender import (
     DeliveryTimeout,
     OutboundRequest,
     OutboundResponse,
+    ResponseHeaders,
     ResponseTooLarge,
 )
 from callout.domain.egress import EgressPolicy
@@ -112,24 +114,24 @@ class AiohttpSender:
         async with session.post(
             url,
             data=request.body,
-            headers=_request_headers(request.headers),
+            headers=request.headers,
             allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=request.timeout_seconds),
+            timeout=_total_timeout(request.timeout_seconds),
         ) as response:
             body = await self._read_body(response)
             return OutboundResponse(
                 status=response.status,
                 body=body,
-                headers=flatten_headers(response.headers.items()),
+                headers=ResponseHeaders(response.headers.items()),
                 latency_seconds=time.perf_counter() - started,
             )
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """Read the body in chunks, never holding more than the limit plus one chunk."""
-        limit = self._max_response_bytes
-        if (response.content_length or 0) > limit:
+        limit, declared = self._max_response_bytes, response.content_length
+        if (declared or 0) > limit:
             raise self._too_large(response)
-        if response.content_length is not None and "Content-Encoding" not in response.headers:
+        if declared is not None and "Content-Encoding" not in response.headers:
             return await response.read()  # declared, uncompressed and within the limit: the common case
         body = bytearray()
         while chunk := await response.content.read(min(READ_CHUNK_BYTES, limit + 1 - len(body))):
@@ -151,6 +153,9 @@ class AiohttpSender:
                     limit=self._connection_limit,
                 ),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # A default the request's own User-Agent (in any case) replaces: aiohttp merges
+                # session and request headers case-insensitively.
+                headers={"User-Agent": USER_AGENT},
                 trust_env=False,
             )
         return self._session
@@ -179,27 +184,18 @@ class AiohttpSender:
             self._on_blocked(blocked.rule)
 
 
+@functools.lru_cache(maxsize=256)
+def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # Targets have a handful of distinct timeouts; the (immutable) timeout object is made once for each.
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 def _parse_url(url: str) -> yarl.URL:
     # The very URL object aiohttp connects with, so the policy judges the host aiohttp will use.
     try:
         return yarl.URL(url)
     except (ValueError, TypeError) as exc:
         raise ConnectionFailed(f"invalid URL: {exc}") from exc
-
-
-def _request_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    if any(name.lower() == "user-agent" for name in headers):
-        return dict(headers)
-    return {**headers, "User-Agent": USER_AGENT}
-
-
-def flatten_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Fold (name, value) pairs into a dict: names keep their first spelling, repeats join with ", "."""
-    merged: dict[str, list[str]] = {}
-    spelling: dict[str, str] = {}
-    for name, value in items:
-        merged.setdefault(spelling.setdefault(name.lower(), name), []).append(value)
-    return {name: ", ".join(values) for name, values in merged.items()}
 
 
 def _describe(exc: BaseException) -> str:

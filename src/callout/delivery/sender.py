@@ -7,14 +7,14 @@ above this seam, as in httpx's transport design. Failures that never produced an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 DEFAULT_MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made on every target call, and a frozen init costs 3x
 class OutboundRequest:
     """A POST to a target: URL, exact body bytes, headers, and the time it may take in all."""
 
@@ -24,7 +24,44 @@ class OutboundRequest:
     timeout_seconds: float
 
 
-@dataclass(frozen=True)
+class ResponseHeaders(Mapping[str, str]):
+    """A response's headers: names looked up in any case, a repeated header read as its values joined by ", ".
+
+    Names keep the spelling of their first occurrence. The pairs are folded on first use only: most
+    answers are read for their status and body alone.
+    """
+
+    __slots__ = ("_folded", "_pairs")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._pairs = pairs
+        self._folded: dict[str, tuple[str, str]] | None = None
+
+    def _fold(self) -> dict[str, tuple[str, str]]:
+        if self._folded is None:
+            merged: dict[str, tuple[str, list[str]]] = {}
+            for name, value in self._pairs:
+                merged.setdefault(name.lower(), (name, []))[1].append(value)
+            self._folded = {key: (name, ", ".join(values)) for key, (name, values) in merged.items()}
+        return self._folded
+
+    def __getitem__(self, name: str) -> str:
+        return self._fold()[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._fold()
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._fold().values())
+
+    def __len__(self) -> int:
+        return len(self._fold())
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({dict(self)!r})"
+
+
+@dataclass(slots=True)  # not frozen: made on every target call, and a frozen init costs 3x
 class OutboundResponse:
     """What a target answered, with the body read up to the response limit."""
 

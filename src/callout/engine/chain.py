@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -32,8 +31,14 @@ from callout.domain.targets import PayloadType, TargetType
 from callout.engine.jose import JoseKeys
 from callout.engine.outcomes import TargetAnswer, delivery_failure, interpret_response
 from callout.engine.router import RoutedTarget, WebKey
-from callout.engine.signing import SIGNATURE_HEADER, compute_signature_header, standard_webhook_headers
+from callout.engine.signing import (
+    SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    compute_signature_header,
+)
 from callout.errors import CalloutError, Internal
+from callout.logs import info_enabled
 
 log = structlog.get_logger("callout.engine")
 EnqueueAsync = Callable[[RoutedTarget, bytes], Awaitable[None]]
@@ -116,12 +121,13 @@ class ChainRunner:
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
-            **standard_webhook_headers(webhook_id or f"msg_{os.urandom(16).hex()}", timestamp),
+            WEBHOOK_ID_HEADER: webhook_id or f"msg_{os.urandom(16).hex()}",
+            WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
         }
         request = OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
-        started = time.perf_counter()
         response = await self._sender.send(request)
-        log.info("target.called", target=routed.target.id, status=response.status, ms=_ms(started))
+        if info_enabled():
+            log.info("target.called", target=routed.target.id, status=response.status, ms=_ms(response))
         return response
 
     def encode(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None, now: datetime) -> bytes:
@@ -177,5 +183,5 @@ def _log_failure(routed: RoutedTarget, error: CalloutError) -> None:
     )
 
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+def _ms(response: OutboundResponse) -> float:
+    return round(response.latency_seconds * 1000, 2)

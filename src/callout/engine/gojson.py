@@ -16,6 +16,10 @@ Rules (Go 1.22+, ``SetEscapeHTML(true)`` as ``json.Marshal`` uses):
 - aware ``datetime`` as RFC 3339 with trimmed nanoseconds (Go's ``time.Time``);
 - :class:`RawJSON` (Go's ``json.RawMessage`` or a ``json.Marshaler``'s output, such as protojson)
   is validated, compacted and HTML-escaped exactly as Go post-processes marshaler output.
+
+Every target call encodes a payload, so values without floats go through orjson (whose string
+escaping is Go's but for ``<>&`` and U+2028/U+2029, escaped afterwards in the output bytes); floats,
+whose formatting differs, and anything orjson refuses take the pure-Python encoder.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import base64
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 _HEX = "0123456789abcdef"
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -35,6 +41,9 @@ _NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
 _RAW_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.DOTALL)
 _RAW_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
 _RAW_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
+_HTML_UNSAFE_BYTES = b"<>&\xe2"  # \xe2 starts U+2028 and U+2029 (and other characters) in UTF-8
+_NATIVE_LEAVES = frozenset({str, int, bool, type(None)})
+_FAST_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class GoMap(dict[str, Any]):
@@ -59,15 +68,80 @@ class RawJSON:
         return f"RawJSON({self.data!r})"
 
 
+_CONVERTED_LEAVES = (str, int, RawJSON, bytes, bytearray, memoryview, datetime)
+
+
 def encode_go_json(value: object, *, sort_keys: bool = False) -> bytes:
     """Encode ``value`` exactly as Go's ``json.Marshal`` would encode the equivalent Go value.
 
     With ``sort_keys=True`` every mapping is treated as a Go map (sorted keys); otherwise only
     :class:`GoMap` instances are sorted and plain dicts keep their insertion order.
     """
+    if _fast_path_applies(value):
+        try:
+            encoded = orjson.dumps(value, default=_fast_default, option=_fast_options(sort_keys))
+        except TypeError:  # orjson's JSONEncodeError: a lone surrogate, a huge int, a non-str key, ...
+            pass
+        else:
+            return _escape_html(encoded)
+    return encode_go_json_pure(value, sort_keys=sort_keys)
+
+
+def encode_go_json_pure(value: object, *, sort_keys: bool = False) -> bytes:
+    """The pure-Python encoder: the reference :func:`encode_go_json` must always agree with."""
     parts: list[str] = []
     _encode(value, parts, sort_keys)
     return "".join(parts).encode("utf-8", "surrogateescape")
+
+
+def _fast_path_applies(value: object) -> bool:
+    """Whether ``value`` holds only types the orjson path encodes as Go does (no floats, nothing unknown)."""
+    items: Iterable[object]
+    if isinstance(value, dict | Mapping):  # dict first: no ABC machinery for the usual case
+        items = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        return type(value) in _NATIVE_LEAVES or isinstance(value, _CONVERTED_LEAVES)
+    for item in items:  # noqa: SIM110 - a loop, not all(): no generator frame per container
+        # Leaves are checked inline: this walk runs over every payload, and most of it is strings.
+        if type(item) not in _NATIVE_LEAVES and not _fast_path_applies(item):
+            return False
+    return True
+
+
+def _fast_options(sort_keys: bool) -> int:
+    return _FAST_OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _FAST_OPTIONS
+
+
+def _fast_default(value: object) -> object:
+    """Convert what orjson passes through (subclasses, GoMap, RawJSON, bytes, datetime) as Go would."""
+    if isinstance(value, GoMap):
+        # Go sorts map keys by their UTF-8 bytes, which is code point order; non-str keys make orjson
+        # fail over to the pure encoder.
+        return dict(sorted(value.items()))
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, RawJSON):
+        return orjson.Fragment(compact_raw_json(value.data))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, datetime):
+        return format_rfc3339_nano(value)
+    raise TypeError(f"json: unsupported type: {type(value).__name__}")
+
+
+def _escape_html(encoded: bytes) -> bytes:
+    # These characters can only occur inside strings of orjson's output, so replacing them anywhere is exact.
+    if len(encoded.translate(None, _HTML_UNSAFE_BYTES)) == len(encoded):  # one C pass, the usual answer
+        return encoded
+    for needle, escape in _RAW_ESCAPES + _RAW_SEPARATORS:
+        encoded = encoded.replace(needle, escape)
+    return encoded
 
 
 def quote_go_string(text: str) -> str:

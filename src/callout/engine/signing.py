@@ -8,8 +8,9 @@ Receivers check it with :mod:`callout.verify`.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 SIGNATURE_HEADER = "ZITADEL-Signature"
 """The header name ZITADEL's code sends (Go canonicalises it to ``Zitadel-Signature`` on the wire)."""
@@ -17,20 +18,45 @@ SIGNATURE_HEADER = "ZITADEL-Signature"
 WEBHOOK_ID_HEADER = "webhook-id"
 WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
 
+_BLOCK_SIZE = 64  # SHA-256's block size, the HMAC key length (RFC 2104)
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+_PAD_CACHE_SIZE = 4096
+_pad_states: dict[str, tuple[Any, Any]] = {}
+
 
 def compute_signature(body: bytes, key: str, timestamp: int) -> str:
     """The hex HMAC-SHA256 of ``"<timestamp>." + body`` under ``key``."""
-    # hmac.digest is the one-shot C implementation: this runs on every target call.
-    return hmac.digest(key.encode("utf-8"), b"%d." % timestamp + body, "sha256").hex()
+    # RFC 2104 from SHA-256 states already fed the padded key: on every target call, copying them is
+    # several times cheaper than OpenSSL's one-shot HMAC, which sets up its context afresh each time.
+    inner_state, outer_state = _key_states(key)
+    inner = inner_state.copy()
+    inner.update(b"%d." % timestamp)
+    inner.update(body)
+    outer = outer_state.copy()
+    outer.update(inner.digest())
+    return str(outer.hexdigest())
+
+
+def _key_states(key: str) -> tuple[Any, Any]:
+    states = _pad_states.get(key)
+    if states is None:
+        raw = key.encode("utf-8")
+        if len(raw) > _BLOCK_SIZE:
+            raw = hashlib.sha256(raw).digest()
+        raw = raw.ljust(_BLOCK_SIZE, b"\0")
+        states = hashlib.sha256(raw.translate(_INNER_PAD)), hashlib.sha256(raw.translate(_OUTER_PAD))
+        if len(_pad_states) >= _PAD_CACHE_SIZE:
+            _pad_states.clear()
+        _pad_states[key] = states
+    return states
 
 
 def compute_signature_header(body: bytes, keys: Sequence[str], timestamp: int) -> str:
     """The ``ZITADEL-Signature`` value: ``t=<timestamp>`` then one ``v1=<mac>`` per key, in order."""
     if isinstance(keys, str):
         raise TypeError("keys must be a sequence of signing keys, not a single string")
-    parts = [f"t={timestamp}"]
-    parts.extend(f"v1={compute_signature(body, key, timestamp)}" for key in keys)
-    return ",".join(parts)
+    return ",".join([f"t={timestamp}", *[f"v1={compute_signature(body, key, timestamp)}" for key in keys]])
 
 
 def standard_webhook_headers(webhook_id: str, timestamp: int) -> dict[str, str]:

@@ -1,0 +1,80 @@
+"""Reading a target's answer: parsed JSON, non-JSON bodies, forwarded errors and failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from callout.delivery.sender import OutboundResponse
+from callout.engine.outcomes import interpret_response, json_object
+from callout.errors import CalloutError, FailedPrecondition, NotFound
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _answer(body: bytes, status: int = 200) -> Any:
+    return interpret_response(OutboundResponse(status, body))
+
+
+class TestParsing:
+    def test_json_object_is_parsed(self) -> None:
+        """A JSON object answer is parsed once and marked as JSON."""
+        answer = _answer(b'{"id":"1","n":[1,2]}')
+        assert (answer.is_json, answer.value) == (True, {"id": "1", "n": [1, 2]})
+
+    def test_huge_integer_keeps_every_digit(self) -> None:
+        """An integer beyond 64 bits reads back exactly, not as a rounded float."""
+        assert _answer(b'{"n":123456789012345678901234567890}').value == {"n": 123456789012345678901234567890}
+
+    def test_largest_unsigned_64_bit_integer_is_exact(self) -> None:
+        """2**64 - 1 reads back as that integer."""
+        assert _answer(b"[18446744073709551615]").value == [2**64 - 1]
+
+    def test_nan_literal_is_still_read(self) -> None:
+        """The non-standard NaN literal the json module accepts still parses (as before)."""
+        assert _answer(b'{"x": NaN}').is_json
+
+    def test_empty_body_is_not_json(self) -> None:
+        """An empty 200 answer is a success without a JSON value."""
+        answer = _answer(b"")
+        assert (answer.is_json, answer.value) == (False, None)
+
+    def test_whitespace_body_is_not_json(self) -> None:
+        """A body of only whitespace is not JSON."""
+        assert not _answer(b" \n\t ").is_json
+
+    def test_text_body_is_not_json(self) -> None:
+        """A plain-text body is kept as bytes without a value."""
+        answer = _answer(b"ok")
+        assert (answer.is_json, answer.body) == (False, b"ok")
+
+    def test_non_object_is_refused_where_an_object_is_needed(self) -> None:
+        """A JSON array is not a usable rest_call answer."""
+        with pytest.raises(FailedPrecondition, match="not a JSON object"):
+            json_object(_answer(b"[1]"))
+
+    @given(JSON_VALUES)
+    def test_any_json_value_reads_as_the_json_module_reads_it(self, value: Any) -> None:
+        """Whatever parser runs, the value equals what json.loads gives for the same bytes."""
+        body = json.dumps(value).encode()
+        assert _answer(body).value == json.loads(body)
+
+
+class TestFailures:
+    def test_non_2xx_fails(self) -> None:
+        """A 500 is Errors.Execution.Failed."""
+        with pytest.raises(CalloutError, match="HTTP 500"):
+            _answer(b"{}", 500)
+
+    def test_forwarded_404_becomes_not_found(self) -> None:
+        """forwardedStatusCode 404 maps to NotFound with the forwarded message."""
+        with pytest.raises(NotFound, match="no such user"):
+            _answer(b'{"forwardedStatusCode":404,"forwardedErrorMessage":"no such user"}')
