@@ -8,6 +8,7 @@ service `a.B` never matches a method of the service `a.BC`, unlike ZITADEL's pla
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callout.domain.targets import PayloadType, Target, TargetType
-from callout.engine.router import RoutedTarget, Router, candidate_ids
+from callout.engine.router import RoutedTarget, Router, SigningKey, candidate_ids
 
 MakeRouter = Callable[..., Router]
 
@@ -281,3 +282,18 @@ class TestBestMatchProperty:
         for lookup in lookups:
             expected = reference_best_match(live, lookup)
             assert names(router.best_match(lookup)) == ([] if expected is None else [expected]), lookup
+
+
+class TestSigningSecrets:
+    def test_keys_without_expiry_all_sign(self) -> None:
+        """Without a key in its grace period every key signs, in order."""
+        keys = (SigningKey("new"), SigningKey("old"))
+        routed = replace(routed_target("t"), signing_keys=keys)
+        assert routed.secrets_at(datetime(2030, 1, 1, tzinfo=UTC)) == ("new", "old")
+
+    def test_expired_grace_key_stops_signing(self) -> None:
+        """A rotated-out key signs until its expiry and not after."""
+        expiry = datetime(2030, 1, 1, tzinfo=UTC)
+        routed = replace(routed_target("t"), signing_keys=(SigningKey("new"), SigningKey("old", expiry)))
+        before, after = expiry - timedelta(seconds=1), expiry + timedelta(seconds=1)
+        assert (routed.secrets_at(before), routed.secrets_at(after)) == (("new", "old"), ("new",))

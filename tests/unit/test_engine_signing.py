@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import os
+import re
 
 import pytest
 from hypothesis import given
@@ -12,6 +14,7 @@ from callout.engine.signing import (
     SIGNATURE_HEADER,
     compute_signature,
     compute_signature_header,
+    new_webhook_id,
     standard_webhook_headers,
 )
 
@@ -71,3 +74,27 @@ class TestStandardWebhookHeaders:
             "webhook-id": "msg_123",
             "webhook-timestamp": "1700000000",
         }
+
+
+class TestWebhookIds:
+    def test_id_is_msg_and_32_hex_digits(self) -> None:
+        """A fresh id is ``msg_`` followed by 128 bits in hex."""
+        webhook_id = new_webhook_id()
+        assert re.fullmatch(r"msg_[0-9a-f]{32}", webhook_id)
+
+    def test_ids_do_not_repeat_across_pool_refills(self) -> None:
+        """Thousands of ids, more than one random batch, are all different."""
+        ids = [new_webhook_id() for _ in range(5000)]
+        assert len(set(ids)) == len(ids)
+
+    def test_forked_child_does_not_reuse_the_parents_ids(self) -> None:
+        """After a fork the child draws new random bytes instead of the parent's pooled ones."""
+        new_webhook_id()  # fill the pool
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its next id and leave at once
+            os.write(write_end, new_webhook_id().encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child_id = os.read(read_end, 64).decode()
+        assert child_id != new_webhook_id()

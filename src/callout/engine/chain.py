@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -36,6 +35,7 @@ from callout.engine.signing import (
     WEBHOOK_ID_HEADER,
     WEBHOOK_TIMESTAMP_HEADER,
     compute_signature_header,
+    new_webhook_id,
 )
 from callout.errors import CalloutError, Internal
 from callout.logs import info_enabled
@@ -116,12 +116,13 @@ class ChainRunner:
         nothing came back.
         """
         now = self._clock.now()
-        body = self.encode(routed, body, web_key, now)
+        if routed.target.payload_type is not PayloadType.JSON:
+            body = self.encode(routed, body, web_key, now)
         timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
-            WEBHOOK_ID_HEADER: webhook_id or f"msg_{os.urandom(16).hex()}",
+            WEBHOOK_ID_HEADER: webhook_id or new_webhook_id(),
             WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
         }
         request = OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())

@@ -42,6 +42,8 @@ _RAW_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.DOTALL)
 _RAW_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
 _RAW_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 _HTML_UNSAFE_BYTES = b"<>&\xe2"  # \xe2 starts U+2028 and U+2029 (and other characters) in UTF-8
+_MAPPINGS = (dict, Mapping)  # tuples, not ``dict | Mapping``: a union would be built on every check
+_SEQUENCES = (list, tuple)
 _NATIVE_LEAVES = frozenset({str, int, bool, type(None)})
 _FAST_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -79,7 +81,8 @@ def encode_go_json(value: object, *, sort_keys: bool = False) -> bytes:
     """
     if _fast_path_applies(value):
         try:
-            encoded = orjson.dumps(value, default=_fast_default, option=_fast_options(sort_keys))
+            options = _FAST_OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _FAST_OPTIONS
+            encoded = orjson.dumps(value, default=_fast_default, option=options)
         except TypeError:  # orjson's JSONEncodeError: a lone surrogate, a huge int, a non-str key, ...
             pass
         else:
@@ -97,9 +100,9 @@ def encode_go_json_pure(value: object, *, sort_keys: bool = False) -> bytes:
 def _fast_path_applies(value: object) -> bool:
     """Whether ``value`` holds only types the orjson path encodes as Go does (no floats, nothing unknown)."""
     items: Iterable[object]
-    if isinstance(value, dict | Mapping):  # dict first: no ABC machinery for the usual case
+    if isinstance(value, _MAPPINGS):  # dict first: no ABC machinery for the usual case
         items = value.values()
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, _SEQUENCES):
         items = value
     else:
         return type(value) in _NATIVE_LEAVES or isinstance(value, _CONVERTED_LEAVES)
@@ -108,10 +111,6 @@ def _fast_path_applies(value: object) -> bool:
         if type(item) not in _NATIVE_LEAVES and not _fast_path_applies(item):
             return False
     return True
-
-
-def _fast_options(sort_keys: bool) -> int:
-    return _FAST_OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _FAST_OPTIONS
 
 
 def _fast_default(value: object) -> object:

@@ -7,6 +7,7 @@ service id ``request/a.B`` therefore never matches a method of a service ``a.BC`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,9 +58,18 @@ class RoutedTarget:
     signing_keys: tuple[SigningKey, ...] = ()
     encryption_key: EncryptionKey | None = None
 
-    def secrets_at(self, moment: datetime) -> list[str]:
+    def secrets_at(self, moment: datetime) -> tuple[str, ...]:
         """The secrets that sign a call made at ``moment``."""
-        return [key.secret for key in self.signing_keys if key.valid_at(moment)]
+        if self._unexpiring_secrets is not None:
+            return self._unexpiring_secrets
+        return tuple(key.secret for key in self.signing_keys if key.valid_at(moment))
+
+    @functools.cached_property
+    def _unexpiring_secrets(self) -> tuple[str, ...] | None:
+        # Without a rotation in its grace period every key always signs: the answer is worked out once.
+        if any(key.expires_at is not None for key in self.signing_keys):
+            return None
+        return tuple(key.secret for key in self.signing_keys)
 
 
 class Router:

@@ -9,6 +9,7 @@ Receivers check it with :mod:`callout.verify`.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,25 @@ _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
 _OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
 _PAD_CACHE_SIZE = 4096
 _pad_states: dict[str, tuple[Any, Any]] = {}
+_ID_BYTES = 16
+_ID_BATCH = 256  # ids per getrandom call: one system call per id would be a sixth of a call's syscalls
+_random_pool = bytearray()
+
+
+def new_webhook_id() -> str:
+    """A fresh ``webhook-id`` for a call that is not a durable delivery: ``msg_`` and 128 random bits."""
+    if not _random_pool:
+        _random_pool.extend(os.urandom(_ID_BYTES * _ID_BATCH))
+    chunk = _random_pool[-_ID_BYTES:]
+    del _random_pool[-_ID_BYTES:]
+    return f"msg_{chunk.hex()}"
+
+
+def _forget_random_pool() -> None:
+    _random_pool.clear()  # a forked child must not hand out its parent's ids
+
+
+os.register_at_fork(after_in_child=_forget_random_pool)
 
 
 def compute_signature(body: bytes, key: str, timestamp: int) -> str:
