@@ -234,6 +234,21 @@ class TestRedelivery:
         ids = [request.header("webhook-id") for request in receiver.requests]
         assert (len(ids), len(set(ids)), await setup.states()) == (2, 1, [DeliveryState.SUCCEEDED])
 
+    async def test_attempt_numbers_continue_after_a_redelivery(self, setup: Setup, receiver: RecordingReceiver) -> None:
+        """The attempt log of a redelivered delivery goes on numbering where the first round stopped."""
+        await setup.bind_events(receiver)
+        receiver.respond(status=400)
+        await setup.emit(1)
+        worker = setup.worker()
+        await setup.drain(worker)
+        page = await delivery_service.list_deliveries(setup.context, setup.principal, DeliveryQuery())
+        delivery_id = page.items[0].id
+        for _ in range(2):
+            await delivery_service.redeliver(setup.context, setup.principal, delivery_id)
+            await setup.drain(worker)
+        _, attempts = await delivery_service.get_delivery(setup.context, setup.principal, delivery_id)
+        assert [attempt.number for attempt in attempts] == [1, 2, 3]
+
     async def test_redeliver_failed_counts_and_requeues(self, setup: Setup, receiver: RecordingReceiver) -> None:
         """RedeliverFailed queues every failed delivery since a time and reports progress."""
         await setup.bind_events(receiver)

@@ -171,10 +171,10 @@ class DeliveryWorker:
 
     async def _record(self, results: list[AttemptResult]) -> None:
         async with self._context.database.transaction() as conn:
-            numbers = await store.last_attempt_numbers(conn, [result.delivery.id for result in results])
+            numbers = await store.last_attempt_numbers(conn, _redelivered(results))
             outcomes = []
             for result in results:
-                attempt = replace(result.attempt, number=numbers.get(result.delivery.id, 0) + 1)
+                attempt = replace(result.attempt, number=numbers.get(result.delivery.id, result.delivery.attempts) + 1)
                 state, due = self._next_state(result)
                 outcomes.append(store.Outcome(result.delivery, attempt, state, due))
                 self.stats.outcomes[state.value] += 1
@@ -201,6 +201,15 @@ def _head(response: OutboundResponse | None) -> str | None:
     headers = "".join(f"{name}: {value}\n" for name, value in list(response.headers.items())[:30])
     body = response.body[:RESPONSE_HEAD_BYTES].decode("utf-8", "replace")
     return f"HTTP {response.status}\n{headers}\n{body}"[: 4 * RESPONSE_HEAD_BYTES]
+
+
+def _redelivered(results: list[AttemptResult]) -> list[str]:
+    """Deliveries given a new round: their attempt log runs on past ``attempts``, so it is looked up.
+
+    Any other delivery has logged exactly ``attempts`` attempts: each one is logged in the
+    transaction that counts it.
+    """
+    return [r.delivery.id for r in results if r.delivery.round_started_at != r.delivery.created_at]
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -82,25 +82,22 @@ def _due(now: int) -> sa.ColumnElement[bool]:
 
 
 async def claim_due(conn: AsyncConnection, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
-    """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease)."""
+    """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease), in one statement."""
     moment = to_micros(now)
-    select = (
+    due_ids = (
         sa.select(deliveries.c.id)
         .where(_due(moment))
         .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list((await conn.execute(select)).scalars())
-    if not ids:
-        return []
-    await conn.execute(
+    claim = (
         deliveries.update()
-        .where(deliveries.c.id.in_(ids))
+        .where(deliveries.c.id.in_(due_ids))
         .values(state=DeliveryState.IN_FLIGHT.value, lease_until=to_micros(now + lease), updated_at=moment)
+        .returning(*deliveries.c)
     )
-    rows = await conn.execute(sa.select(deliveries).where(deliveries.c.id.in_(ids)))
-    return [_delivery(row) for row in rows]
+    return [_delivery(row) for row in await conn.execute(claim)]
 
 
 @dataclass(frozen=True)
