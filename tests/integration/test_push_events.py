@@ -100,6 +100,17 @@ class TestPushBatches:
         ids = {event["id"] for event in response.json()["events"]}
         assert (len(ids), len(stored)) == (1, 1)
 
+    async def test_a_later_push_continues_each_aggregates_sequence(self, host: tuple[httpx.AsyncClient, str]) -> None:
+        """Sequences go on from the stored ones, per exact aggregate (type and id), across pushes."""
+        client, _ = host
+        first = [_event(aggregateId="a"), _event(aggregateId="b"), _event(aggregateId="b")]
+        await client.post(PUSH, json={"events": first})
+        second = [_event(aggregateId=aggregate) for aggregate in ["b", "a", "c"]]
+        response = await client.post(PUSH, json={"events": second})
+        ids = [event["id"] for event in response.json()["events"]]
+        assert [event["sequence"] for event in response.json()["events"]] == ["3", "2", "1"]
+        assert ids == sorted(ids, key=int)
+
     async def test_many_aggregates_get_their_own_sequences(self, host: tuple[httpx.AsyncClient, str]) -> None:
         """Events of two aggregates interleaved in one push are numbered per aggregate."""
         client, _ = host

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
@@ -28,23 +29,54 @@ async def append_events(conn: AsyncConnection, new: list[NewEvent], created: dat
         key = (event.instance_id, event.aggregate_type, event.aggregate_id)
         last[key] = last.get(key, 0) + 1
         rows.append(_row(event, last[key], created))
-    statement = events.insert().returning(events.c.id, sort_by_parameter_order=True)
-    ids = (
-        list((await conn.execute(statement, rows)).scalars())
-        if len(rows) > 1
-        else [(await conn.execute(events.insert().values(rows[0]).returning(events.c.id))).scalar_one()]
-    )
+    ids = await _insert(conn, rows)
     return [_from_values(event_id, row) for event_id, row in zip(ids, rows, strict=True)]
+
+
+async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+    if len(rows) == 1:
+        return [(await conn.execute(events.insert().values(rows[0]).returning(events.c.id))).scalar_one()]
+    if conn.dialect.name != "postgresql":
+        statement = events.insert().returning(events.c.id, sort_by_parameter_order=True)
+        return list((await conn.execute(statement, rows)).scalars())
+    # A multi-row INSERT ... RETURNING is a new, long statement text for every batch, which psycopg
+    # parses in Python; with ids drawn from the sequence first, one short INSERT runs pipelined.
+    ids = await _next_event_ids(conn, len(rows))
+    await conn.execute(events.insert(), [{**row, "id": event_id} for event_id, row in zip(ids, rows, strict=True)])
+    return ids
+
+
+async def _next_event_ids(conn: AsyncConnection, count: int) -> list[int]:
+    sequence = sa.func.pg_get_serial_sequence(events.name, events.c.id.name)
+    query = sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count))
+    return sorted(int(value) for value in (await conn.execute(query)).scalars())
 
 
 async def _last_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[tuple[str, str, str], int]:
     keys = {(event.instance_id, event.aggregate_type, event.aggregate_id) for event in new}
-    query = (
-        sa.select(events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id, sa.func.max(events.c.sequence))
-        .where(sa.tuple_(events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id).in_(keys))
-        .group_by(events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id)
+    columns = (events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id)
+    query = sa.select(*columns, sa.func.max(events.c.sequence)).where(_among(conn, columns, keys)).group_by(*columns)
+    found = {(row[0], row[1], row[2]): int(row[3]) for row in await conn.execute(query)}
+    return {key: sequence for key, sequence in found.items() if key in keys}
+
+
+def _among(
+    conn: AsyncConnection, columns: tuple[sa.Column[Any], ...], keys: set[tuple[str, str, str]]
+) -> sa.ColumnElement[bool]:
+    """Rows whose key is one of ``keys``; on PostgreSQL a superset, filtered by the caller.
+
+    A tuple IN of a thousand keys expands into a statement text psycopg would parse every time;
+    three array parameters (``= ANY``) keep the text short and the same.
+    """
+    if conn.dialect.name != "postgresql":
+        return sa.tuple_(*columns).in_(keys)
+    arrays = [sorted({key[index] for key in keys}) for index in range(len(columns))]
+    return sa.and_(
+        *(
+            column == sa.any_(sa.literal(values, postgresql.ARRAY(sa.String)))
+            for column, values in zip(columns, arrays, strict=True)
+        )
     )
-    return {(row[0], row[1], row[2]): int(row[3]) for row in await conn.execute(query)}
 
 
 def _row(event: NewEvent, sequence: int, created: datetime) -> dict[str, Any]:
