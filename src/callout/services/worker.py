@@ -26,6 +26,7 @@ from callout.domain.targets import PayloadType
 from callout.engine.router import RoutedTarget, Router, WebKey
 from callout.errors import CalloutError, Unavailable
 from callout.services.context import ServiceContext
+from callout.services.inflight import InFlight
 from callout.services.routing import load_routed_target
 from callout.services.webkeys import ensure_web_key
 from callout.storage import deliveries as store
@@ -81,22 +82,65 @@ class DeliveryWorker:
         self._context = context
         self._settings = settings or WorkerSettings()
         self.stats = WorkerStats()
+        self._drained_at: float | None = None  # when a claim last found the queue empty
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; database outages make the loop back off, not die."""
+        """Deliver until ``stop`` is set, then finish the sends under way; outages make it back off, not die.
+
+        Up to ``batch_size`` sends are in flight; finished ones are recorded together as they come
+        in, and more deliveries are claimed whenever fewer than half a batch is left, so a slow
+        target delays only its own deliveries.
+        """
+        flow: InFlight[AttemptResult] = InFlight()
         backoff = self._settings.poll_interval
-        while not stop.is_set():
+        while not (stop.is_set() and flow.idle):
             try:
-                handled = await self.run_once()
+                await self._record_finished(flow)
+                claimed = await self._refill(flow, stop)
                 backoff = self._settings.poll_interval
             except Unavailable as error:
+                if stop.is_set():  # stopping with the database gone: the leases expire, nothing is lost
+                    flow.abandon()
+                    return
                 log.warning("worker.database_unavailable", retry_in=backoff, detail=error.detail)
-                handled = 0
                 await _wait(stop, backoff)
                 backoff = min(backoff * 2, self._settings.max_backoff)
                 continue
-            if not handled:
-                await self._wait_for_work(stop)
+            await self._pause(flow, stop, claimed)
+
+    async def _record_finished(self, flow: InFlight[AttemptResult]) -> None:
+        results = flow.take()
+        if not results:
+            return
+        try:
+            await self._record(results)
+        except Unavailable:
+            flow.give_back(results)  # sent but not recorded: try again once the database is back
+            raise
+
+    async def _refill(self, flow: InFlight[AttemptResult], stop: asyncio.Event) -> int | None:
+        """Claim more once fewer than half a batch is in flight; the number claimed, or None if not tried."""
+        room = self._settings.batch_size - len(flow.tasks)
+        if stop.is_set() or room < self._settings.batch_size / 2 or not self._may_have_work():
+            return None
+        self._context.database.deliveries_enqueued.clear()  # enqueues from now on wake us again
+        claimed = await self._claim(room)
+        for delivery, router in claimed:
+            flow.start(self._attempt(delivery, router))
+        self._drained_at = time.monotonic() if len(claimed) < room else None
+        return len(claimed)
+
+    def _may_have_work(self) -> bool:
+        # After a claim that emptied the queue, ask again only when woken or when the poll interval is up.
+        if self._drained_at is None or self._context.database.deliveries_enqueued.is_set():
+            return True
+        return time.monotonic() - self._drained_at >= self._settings.poll_interval
+
+    async def _pause(self, flow: InFlight[AttemptResult], stop: asyncio.Event, claimed: int | None) -> None:
+        if flow.tasks:
+            await flow.wait_for_change(self._settings.poll_interval)  # a finished send is the next thing to handle
+        elif not claimed and not flow.finished:
+            await self._wait_for_work(stop)
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
         signal = self._context.database.deliveries_enqueued
@@ -104,21 +148,22 @@ class DeliveryWorker:
         await asyncio.wait(waiters, timeout=self._settings.poll_interval, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
-        signal.clear()
 
     async def run_once(self) -> int:
         """Claim one batch, send it concurrently, record every outcome in one transaction."""
-        async with self._context.database.transaction() as conn:
-            claimed = await store.claim_due(conn, self._now(), self._settings.lease, self._settings.batch_size)
+        claimed = await self._claim(self._settings.batch_size)
         if not claimed:
             return 0
-        # One routing-version read per instance and batch, not per delivery.
-        routers = {iid: await self._context.routers.router_for(iid) for iid in {d.instance_id for d in claimed}}
-        results = await asyncio.gather(
-            *(self._attempt(delivery, routers[delivery.instance_id]) for delivery in claimed)
-        )
+        results = await asyncio.gather(*(self._attempt(delivery, router) for delivery, router in claimed))
         await self._record(results)
         return len(claimed)
+
+    async def _claim(self, limit: int) -> list[tuple[Delivery, Router]]:
+        async with self._context.database.transaction() as conn:
+            claimed = await store.claim_due(conn, self._now(), self._settings.lease, limit)
+        # One routing-version read per instance and claim, not per delivery.
+        routers = {iid: await self._context.routers.router_for(iid) for iid in {d.instance_id for d in claimed}}
+        return [(delivery, routers[delivery.instance_id]) for delivery in claimed]
 
     def _now(self) -> datetime:
         return self._context.clock.now()
