@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -50,10 +50,11 @@ class Setup:
         )
         return target.id
 
-    async def emit(self, count: int = 1) -> None:
-        """Write ``count`` target.added events (by creating targets nobody calls)."""
+    async def emit(self, count: int = 1, prefix: str = "other") -> None:
+        """Write ``count`` target.added events (by creating targets ``<prefix>-<n>`` nobody calls)."""
         for index in range(count):
-            spec = TargetSpec(f"other-{index}", TargetType.WEBHOOK, False, timedelta(seconds=1), "https://example.com")
+            name = f"{prefix}-{index}"
+            spec = TargetSpec(name, TargetType.WEBHOOK, False, timedelta(seconds=1), "https://example.com")
             await target_service.create_target(self.context, self.principal, spec)
 
     def worker(self, policy: RetryPolicy = FAST_RETRIES, lease: timedelta = timedelta(seconds=30)) -> DeliveryWorker:
@@ -217,6 +218,51 @@ class TestWorker:
         await asyncio.gather(*(setup.drain(worker) for worker in workers))
         ids = [request.header("webhook-id") for request in receiver.requests]
         assert (len(ids), len(set(ids))) == (30, 30)
+
+
+class TestContinuousWorker:
+    async def test_slow_target_does_not_hold_back_other_deliveries(self, setup: Setup) -> None:
+        """While one target takes seconds to answer, deliveries enqueued later to another target arrive at once."""
+        with RecordingReceiver() as slow, RecordingReceiver() as fast:
+            slow.respond(delay=3.0)
+            targets = []
+            for receiver in (slow, fast):
+                spec = TargetSpec(
+                    f"hook-{receiver.port}", TargetType.WEBHOOK, False, timedelta(seconds=10), receiver.url
+                )
+                targets.append((await target_service.create_target(setup.context, setup.principal, spec))[0].id)
+            condition = Condition(ConditionType.EVENT, group="target")
+            await execution_service.set_execution(setup.context, setup.principal, condition, targets)
+            stop = asyncio.Event()
+            running = asyncio.create_task(setup.worker().run(stop))
+            await setup.emit(1)
+            await _until(lambda: len(fast.requests) == 1 and len(slow.requests) == 1)
+            await setup.emit(5, prefix="later")  # the first slow delivery is still waiting for its answer
+            await _until(lambda: len(fast.requests) == 6, seconds=2.0)
+            assert len(slow.requests) == 6
+            stop.set()
+            await running
+
+    async def test_stop_waits_for_sends_under_way_and_records_them(
+        self, setup: Setup, receiver: RecordingReceiver
+    ) -> None:
+        """Stopping a worker lets the sends under way finish and records them as succeeded."""
+        await setup.bind_events(receiver)
+        receiver.respond(delay=0.5)
+        stop = asyncio.Event()
+        running = asyncio.create_task(setup.worker().run(stop))
+        await setup.emit(3)
+        await _until(lambda: len(receiver.requests) == 3)
+        stop.set()
+        await running
+        assert await setup.states() == [DeliveryState.SUCCEEDED] * 3
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait until ``condition`` holds; fail after ``seconds``."""
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110 - the receiver runs in its own thread: nothing to await
+            await asyncio.sleep(0.01)
 
 
 class TestRedelivery:
