@@ -68,8 +68,10 @@ class Database:
                 hooks: list[Callable[[], None]] = []
                 conn.info[_AFTER_COMMIT] = hooks
                 conn.info[_DATABASE] = self
-                async with conn.begin():
+                async with conn.begin() as transaction:
                     yield conn
+                    with _outcome_unknown_on_connection_errors():
+                        await transaction.commit()
                 for hook in hooks:
                     hook()
 
@@ -103,6 +105,18 @@ def _unavailable_on_connection_errors() -> Iterator[None]:
     except sa.exc.DBAPIError as error:
         if error.connection_invalidated:
             raise Unavailable("Errors.Database.Unavailable", "the database connection was lost") from error
+        raise
+
+
+@contextlib.contextmanager
+def _outcome_unknown_on_connection_errors() -> Iterator[None]:
+    # The server may have committed before the connection broke: the caller must not assume either way.
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.DBAPIError) as error:
+        if isinstance(error, sa.exc.OperationalError) or error.connection_invalidated:
+            detail = "the connection broke while committing: the change may or may not have been stored"
+            raise Unavailable("Errors.Database.Unavailable", detail) from error
         raise
 
 
