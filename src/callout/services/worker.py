@@ -42,6 +42,7 @@ class WorkerSettings:
     """How a worker claims and retries."""
 
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Sends in flight at most (CALLOUT_DELIVERY_BATCH_SIZE); run_once claims this many at a time.
     batch_size: int = 100
     lease: timedelta = timedelta(seconds=60)
     poll_interval: float = 1.0
