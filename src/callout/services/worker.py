@@ -88,9 +88,9 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then finish the sends under way; outages make it back off, not die.
 
-        Up to ``batch_size`` sends are in flight; finished ones are recorded together as they come
-        in, and more deliveries are claimed whenever fewer than half a batch is left, so a slow
-        target delays only its own deliveries.
+        Up to ``batch_size`` sends are in flight or finished but not yet recorded; finished ones are
+        recorded together as they come in, and more deliveries are claimed whenever fewer than half
+        a batch is left, so a slow target delays only its own deliveries.
         """
         flow: InFlight[AttemptResult] = InFlight()
         backoff = self._settings.poll_interval
@@ -121,7 +121,8 @@ class DeliveryWorker:
 
     async def _refill(self, flow: InFlight[AttemptResult], stop: asyncio.Event) -> int | None:
         """Claim more once fewer than half a batch is in flight; the number claimed, or None if not tried."""
-        room = self._settings.batch_size - len(flow.tasks)
+        # Finished but unrecorded sends count too: a crash re-sends at most one batch.
+        room = self._settings.batch_size - len(flow.tasks) - len(flow.finished)
         if stop.is_set() or room < self._settings.batch_size / 2 or not self._may_have_work():
             return None
         self._context.database.deliveries_enqueued.clear()  # enqueues from now on wake us again
