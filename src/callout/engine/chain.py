@@ -32,10 +32,9 @@ from callout.engine.outcomes import TargetAnswer, delivery_failure, interpret_re
 from callout.engine.router import RoutedTarget, WebKey
 from callout.engine.signing import (
     SIGNATURE_HEADER,
-    WEBHOOK_ID_HEADER,
-    WEBHOOK_TIMESTAMP_HEADER,
     compute_signature_header,
     new_webhook_id,
+    standard_webhook_headers,
 )
 from callout.errors import CalloutError, Internal
 from callout.logs import info_enabled
@@ -116,14 +115,12 @@ class ChainRunner:
         nothing came back.
         """
         now = self._clock.now()
-        if routed.target.payload_type is not PayloadType.JSON:
-            body = self.encode(routed, body, web_key, now)
+        body = self.encode(routed, body, web_key, now)
         timestamp = int(now.timestamp())
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
-            WEBHOOK_ID_HEADER: webhook_id or new_webhook_id(),
-            WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
+            **standard_webhook_headers(webhook_id or new_webhook_id(), timestamp),
         }
         request = OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
         response = await self._sender.send(request)

@@ -135,7 +135,7 @@ def _fast_default(value: object) -> object:
 
 
 def _escape_html(encoded: bytes) -> bytes:
-    # These characters can only occur inside strings of orjson's output, so replacing them anywhere is exact.
+    # In compact JSON these characters can only occur inside strings, so replacing them anywhere is exact.
     if len(encoded.translate(None, _HTML_UNSAFE_BYTES)) == len(encoded):  # one C pass, the usual answer
         return encoded
     for needle, escape in _RAW_ESCAPES + _RAW_SEPARATORS:
@@ -176,10 +176,7 @@ def compact_raw_json(data: bytes) -> bytes:
         json.loads(data.decode("utf-8", "surrogateescape"), parse_constant=_reject_constant)
     except ValueError as exc:
         raise ValueError(f"json: invalid raw JSON: {exc}") from None
-    compacted = _RAW_TOKENS.sub(lambda match: match.group() if match.group()[:1] == b'"' else b"", data)
-    for needle, escape in _RAW_ESCAPES + _RAW_SEPARATORS:
-        compacted = compacted.replace(needle, escape)
-    return compacted
+    return _escape_html(_RAW_TOKENS.sub(lambda match: match.group() if match.group()[:1] == b'"' else b"", data))
 
 
 def _encode(value: object, parts: list[str], sort_keys: bool) -> None:

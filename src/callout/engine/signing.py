@@ -76,7 +76,9 @@ def compute_signature_header(body: bytes, keys: Sequence[str], timestamp: int) -
     """The ``ZITADEL-Signature`` value: ``t=<timestamp>`` then one ``v1=<mac>`` per key, in order."""
     if isinstance(keys, str):
         raise TypeError("keys must be a sequence of signing keys, not a single string")
-    return ",".join([f"t={timestamp}", *[f"v1={compute_signature(body, key, timestamp)}" for key in keys]])
+    parts = [f"t={timestamp}"]
+    parts.extend(f"v1={compute_signature(body, key, timestamp)}" for key in keys)
+    return ",".join(parts)
 
 
 def standard_webhook_headers(webhook_id: str, timestamp: int) -> dict[str, str]:

@@ -70,7 +70,7 @@ class Database:
                 conn.info[_DATABASE] = self
                 async with conn.begin() as transaction:
                     yield conn
-                    with _outcome_unknown_on_connection_errors():
+                    with _unavailable_on_connection_errors(committing=True):
                         await transaction.commit()
                 for hook in hooks:
                     hook()
@@ -95,27 +95,23 @@ class Database:
             raise Unavailable("Errors.Database.Unavailable", "the database has been closed")
 
 
+UNREACHABLE = "the database cannot be reached"
+CONNECTION_LOST = "the database connection was lost"
+OUTCOME_UNKNOWN = "the connection broke while committing: the change may or may not have been stored"
+
+
 @contextlib.contextmanager
-def _unavailable_on_connection_errors() -> Iterator[None]:
-    # A lost or refused connection is the database being unavailable, not a bug: answer 503.
+def _unavailable_on_connection_errors(committing: bool = False) -> Iterator[None]:
+    # A lost or refused connection is the database being unavailable, not a bug: answer 503. While
+    # committing, the server may have committed before the connection broke: the caller must not
+    # assume either way.
     try:
         yield
     except sa.exc.OperationalError as error:
-        raise Unavailable("Errors.Database.Unavailable", "the database cannot be reached") from error
+        raise Unavailable("Errors.Database.Unavailable", OUTCOME_UNKNOWN if committing else UNREACHABLE) from error
     except sa.exc.DBAPIError as error:
         if error.connection_invalidated:
-            raise Unavailable("Errors.Database.Unavailable", "the database connection was lost") from error
-        raise
-
-
-@contextlib.contextmanager
-def _outcome_unknown_on_connection_errors() -> Iterator[None]:
-    # The server may have committed before the connection broke: the caller must not assume either way.
-    try:
-        yield
-    except (sa.exc.OperationalError, sa.exc.DBAPIError) as error:
-        if isinstance(error, sa.exc.OperationalError) or error.connection_invalidated:
-            detail = "the connection broke while committing: the change may or may not have been stored"
+            detail = OUTCOME_UNKNOWN if committing else CONNECTION_LOST
             raise Unavailable("Errors.Database.Unavailable", detail) from error
         raise
 
