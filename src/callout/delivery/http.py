@@ -9,7 +9,6 @@ connect on our behalf, past the resolver that enforces the policy).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -20,6 +19,7 @@ import structlog
 import yarl
 
 from callout import __version__
+from callout.delivery.deadlines import Deadlines
 from callout.delivery.egress import EgressBlocked, PolicyResolver, check_url
 from callout.delivery.resolvers import Resolver
 from callout.delivery.sender import (
@@ -38,6 +38,8 @@ USER_AGENT = f"callout/{__version__}"
 CONNECTION_LIMIT = 100
 READ_CHUNK_BYTES = 64 * 1024
 URL_CACHE_SIZE = 4096
+# aiohttp's own timers are off: a Deadlines scope, whose timers are shared between calls, limits each call.
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 logger = structlog.get_logger("callout.delivery")
 
@@ -67,6 +69,7 @@ class AiohttpSender:
         self._session: aiohttp.ClientSession | None = None
         self.blocked = 0
         self._url_verdicts: dict[str, yarl.URL | EgressBlocked] = {}
+        self._deadlines = Deadlines()
 
     async def start(self) -> None:
         """Open the shared session now rather than on the first send."""
@@ -89,18 +92,26 @@ class AiohttpSender:
 
     async def send(self, request: OutboundRequest) -> OutboundResponse:
         """POST the request's exact body and headers; return any HTTP answer, or raise a DeliveryError."""
-        try:
-            return await self._exchange(self._checked_url(request.url), request)
-        except EgressBlocked as blocked:
-            self._record_blocked(blocked)
-            raise
-
-    async def _exchange(self, url: yarl.URL, request: OutboundRequest) -> OutboundResponse:
-        session = self._open_session()
+        # One coroutine for the whole exchange: every await layer is resumed again on each of the
+        # event loop's wake-ups during a call, so layers cost more here than their code suggests.
+        url = self._checked_url(request.url)
+        session = self._session if self._session is not None and not self._session.closed else self._open_session()
         started = time.perf_counter()
         try:
-            # aiohttp's total timeout covers connecting, sending and reading the whole body.
-            return await self._post(session, url, request, started)
+            # The deadline covers connecting, sending and reading the whole body.
+            with self._deadlines.within(request.timeout_seconds):
+                async with session.post(
+                    url, data=request.body, headers=request.headers, allow_redirects=False, timeout=_NO_TIMEOUT
+                ) as response:
+                    if self._within_limit_as_declared(response):
+                        body = await response.read()  # declared, uncompressed and within the limit: the usual case
+                    else:
+                        body = await self._read_limited(response)
+                    headers = ResponseHeaders(response.headers.items())
+                    return OutboundResponse(response.status, body, headers, time.perf_counter() - started)
+        except EgressBlocked as blocked:  # refused at connect time, on the resolved address
+            self._record_blocked(blocked)
+            raise
         except DeliveryError:
             raise
         except TimeoutError as exc:
@@ -108,31 +119,20 @@ class AiohttpSender:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise ConnectionFailed(f"{url.host}: {_describe(exc)}") from exc
 
-    async def _post(
-        self, session: aiohttp.ClientSession, url: yarl.URL, request: OutboundRequest, started: float
-    ) -> OutboundResponse:
-        async with session.post(
-            url,
-            data=request.body,
-            headers=request.headers,
-            allow_redirects=False,
-            timeout=_total_timeout(request.timeout_seconds),
-        ) as response:
-            body = await self._read_body(response)
-            return OutboundResponse(
-                status=response.status,
-                body=body,
-                headers=ResponseHeaders(response.headers.items()),
-                latency_seconds=time.perf_counter() - started,
-            )
-
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """Read the body in chunks, never holding more than the limit plus one chunk."""
-        limit, declared = self._max_response_bytes, response.content_length
-        if (declared or 0) > limit:
+    def _within_limit_as_declared(self, response: aiohttp.ClientResponse) -> bool:
+        """Whether the declared length is trustworthy and fits: no encoding that would expand it."""
+        declared = response.content_length
+        if declared is None or "Content-Encoding" in response.headers:
+            return False
+        if declared > self._max_response_bytes:
             raise self._too_large(response)
-        if declared is not None and "Content-Encoding" not in response.headers:
-            return await response.read()  # declared, uncompressed and within the limit: the common case
+        return True
+
+    async def _read_limited(self, response: aiohttp.ClientResponse) -> bytes:
+        """Read the body in chunks, never holding more than the limit plus one chunk."""
+        limit = self._max_response_bytes
+        if (response.content_length or 0) > limit:
+            raise self._too_large(response)
         body = bytearray()
         while chunk := await response.content.read(min(READ_CHUNK_BYTES, limit + 1 - len(body))):
             body += chunk
@@ -168,13 +168,15 @@ class AiohttpSender:
                 url = _parse_url(raw_url)
                 check_url(self._policy, url)
                 cached = url
-            except EgressBlocked as blocked:
-                cached = blocked
+            except EgressBlocked as verdict:
+                cached = verdict
             if len(self._url_verdicts) >= URL_CACHE_SIZE:
                 self._url_verdicts.clear()
             self._url_verdicts[raw_url] = cached
         if isinstance(cached, EgressBlocked):
-            raise EgressBlocked(cached.host, cached.rule, cached.detail)
+            refusal = EgressBlocked(cached.host, cached.rule, cached.detail)
+            self._record_blocked(refusal)
+            raise refusal
         return cached
 
     def _record_blocked(self, blocked: EgressBlocked) -> None:
@@ -182,12 +184,6 @@ class AiohttpSender:
         logger.warning("egress.blocked", host=blocked.host, rule=blocked.rule)
         if self._on_blocked is not None:
             self._on_blocked(blocked.rule)
-
-
-@functools.lru_cache(maxsize=256)
-def _total_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # Targets have a handful of distinct timeouts; the (immutable) timeout object is made once for each.
-    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _parse_url(url: str) -> yarl.URL:

@@ -93,11 +93,15 @@ class ChainRunner:
                     raise
 
     async def _call(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> TargetAnswer:
+        # The sender is awaited here directly, not through send(): each await layer is resumed on every
+        # wake-up of the event loop during the call, and this is the path of every synchronous target.
         try:
+            request = self.prepare(routed, body, web_key)
             try:
-                response = await self.send(routed, body, web_key)
+                response = await self._sender.send(request)
             except DeliveryError as error:
                 raise delivery_failure(error) from error
+            _log_call(routed, response)
             answer = interpret_response(response)
         except CalloutError as failure:
             self.outcomes[failure.message_id] += 1
@@ -114,6 +118,14 @@ class ChainRunner:
         Raises CalloutError when the body cannot be made (a missing key) and DeliveryError when
         nothing came back.
         """
+        response = await self._sender.send(self.prepare(routed, body, web_key, webhook_id))
+        _log_call(routed, response)
+        return response
+
+    def prepare(
+        self, routed: RoutedTarget, body: bytes, web_key: WebKey | None = None, webhook_id: str | None = None
+    ) -> OutboundRequest:
+        """The signed request for one JSON body to one target; raises CalloutError when a key is missing."""
         now = self._clock.now()
         body = self.encode(routed, body, web_key, now)
         timestamp = int(now.timestamp())
@@ -122,11 +134,7 @@ class ChainRunner:
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
             **standard_webhook_headers(webhook_id or new_webhook_id(), timestamp),
         }
-        request = OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
-        response = await self._sender.send(request)
-        if info_enabled():
-            log.info("target.called", target=routed.target.id, status=response.status, ms=_ms(response))
-        return response
+        return OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
 
     def encode(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None, now: datetime) -> bytes:
         """The body the target gets at ``now``: the JSON bytes, or the JWT or JWE made of them."""
@@ -179,6 +187,11 @@ def _log_failure(routed: RoutedTarget, error: CalloutError) -> None:
         error=error.message_id,
         detail=error.detail[:200],
     )
+
+
+def _log_call(routed: RoutedTarget, response: OutboundResponse) -> None:
+    if info_enabled():
+        log.info("target.called", target=routed.target.id, status=response.status, ms=_ms(response))
 
 
 def _ms(response: OutboundResponse) -> float:

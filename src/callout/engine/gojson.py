@@ -90,6 +90,35 @@ def encode_go_json(value: object, *, sort_keys: bool = False) -> bytes:
     return encode_go_json_pure(value, sort_keys=sort_keys)
 
 
+class EncodedJSON(RawJSON):
+    """Output of :func:`encode_go_json`: already compact and escaped, so embedded without a second look."""
+
+    __slots__ = ()
+
+
+def embed(value: object) -> EncodedJSON:
+    """``value`` encoded by :func:`encode_go_json`, to be placed in an envelope for :func:`encode_envelope`."""
+    return EncodedJSON(encode_go_json(value))
+
+
+def encode_envelope(fields: Mapping[str, object]) -> bytes:
+    """Encode a dict holding only strings, lists of strings, dicts of those and :func:`embed` parts.
+
+    Such values need none of :func:`encode_go_json`'s walk for floats, so the envelope of a target
+    payload is one orjson call around parts encoded before.
+    """
+    try:
+        return _escape_html(orjson.dumps(fields, default=_envelope_default, option=_FAST_OPTIONS))
+    except TypeError:  # a lone surrogate in a string: the reference encoder writes U+FFFD as Go does
+        return encode_go_json_pure(fields)
+
+
+def _envelope_default(value: object) -> object:
+    if type(value) is EncodedJSON:
+        return orjson.Fragment(value.data)
+    return _fast_default(value)
+
+
 def encode_go_json_pure(value: object, *, sort_keys: bool = False) -> bytes:
     """The pure-Python encoder: the reference :func:`encode_go_json` must always agree with."""
     parts: list[str] = []
@@ -100,7 +129,11 @@ def encode_go_json_pure(value: object, *, sort_keys: bool = False) -> bytes:
 def _fast_path_applies(value: object) -> bool:
     """Whether ``value`` holds only types the orjson path encodes as Go does (no floats, nothing unknown)."""
     items: Iterable[object]
-    if isinstance(value, _MAPPINGS):  # dict first: no ABC machinery for the usual case
+    if type(value) is dict:  # exact types first: isinstance(a list, Mapping) runs ABC machinery
+        items = value.values()
+    elif type(value) is list:
+        items = value
+    elif isinstance(value, _MAPPINGS):
         items = value.values()
     elif isinstance(value, _SEQUENCES):
         items = value

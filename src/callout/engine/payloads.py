@@ -20,11 +20,12 @@ Protojson messages may be passed as dicts (encoded in their insertion order) or 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from callout.engine.gojson import RawJSON, encode_go_json, format_rfc3339_nano
+from callout.engine.gojson import RawJSON, embed, encode_envelope, encode_go_json, format_rfc3339_nano
 
 JSONMessage = Mapping[str, Any] | RawJSON
 """A protojson message: an ordered dict, or its already-encoded bytes."""
@@ -48,8 +49,8 @@ def request_payload(
     headers: Mapping[str, Sequence[str]] | None,
 ) -> bytes:
     """The body for request targets; a ``rest_call`` answers with the bare replacement request."""
-    body = _caller_fields(full_method, instance_id, org_id, project_id, user_id)
-    body["request"] = request
+    body = _caller_fields(full_method, instance_id, org_id, project_id, user_id).copy()
+    body["request"] = embed(request)
     return _with_headers(body, headers)
 
 
@@ -64,9 +65,9 @@ def response_payload(
     headers: Mapping[str, Sequence[str]] | None,
 ) -> bytes:
     """The body for response targets; a ``rest_call`` answers with the bare replacement response."""
-    body = _caller_fields(full_method, instance_id, org_id, project_id, user_id)
-    body["request"] = request
-    body["response"] = response
+    body = _caller_fields(full_method, instance_id, org_id, project_id, user_id).copy()
+    body["request"] = embed(request)
+    body["response"] = embed(response)
     return _with_headers(body, headers)
 
 
@@ -137,7 +138,9 @@ def filter_forwarded_headers(headers: Iterable[tuple[str, str]]) -> dict[str, li
     return {name: kept[name] for name in sorted(kept)}
 
 
+@functools.lru_cache(maxsize=1024)
 def _caller_fields(full_method: str, instance_id: str, org_id: str, project_id: str, user_id: str) -> dict[str, Any]:
+    # Cached (callers copy it): the same caller calls the same methods, and this runs on every target call.
     fields = {
         "fullMethod": full_method,
         "instanceID": instance_id,
@@ -150,6 +153,7 @@ def _caller_fields(full_method: str, instance_id: str, org_id: str, project_id: 
 
 def _with_headers(body: dict[str, Any], headers: Mapping[str, Sequence[str]] | None) -> bytes:
     if headers:
-        # A Go map, sorted here: a plain dict in key order encodes alike and spares the fast path a callback.
+        # A Go map, sorted here: a plain dict in key order encodes alike.
         body["headers"] = {name: list(headers[name]) for name in sorted(headers)}
-    return encode_go_json(body)
+    # Caller fields and headers are strings; only the embedded messages needed the encoder's checks.
+    return encode_envelope(body)
