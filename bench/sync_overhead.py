@@ -84,11 +84,15 @@ def _routed(url: str, payload_type: PayloadType, key: EncryptionKey) -> RoutedTa
     return RoutedTarget(target, (SigningKey("k" * 36),), key)
 
 
+# Authentication makes the caller's principal before any execution runs; the engine's part of a call
+# starts with the exchange built around the decoded request.
+PRINCIPAL = Principal("user-1", "instance-1", "org-1", Role.IAM_OWNER, "token-1")
+
+
 def _exchange() -> RequestExchange:
-    principal = Principal("user-1", "instance-1", "org-1", Role.IAM_OWNER, "token-1")
     headers = {"Content-Type": ["application/json"], "Host": ["callout.test"]}
     request = {"id": "target-123", "name": "benchmark"}
-    return RequestExchange(principal, "/zitadel.action.v2.ActionService/GetTarget", headers, request)
+    return RequestExchange(PRINCIPAL, "/zitadel.action.v2.ActionService/GetTarget", headers, request)
 
 
 async def _time(action: object, samples: list[float]) -> None:

@@ -28,7 +28,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -73,13 +73,15 @@ class RawJSON:
 _CONVERTED_LEAVES = (str, int, RawJSON, bytes, bytearray, memoryview, datetime)
 
 
-def encode_go_json(value: object, *, sort_keys: bool = False) -> bytes:
+def encode_go_json(value: object, *, sort_keys: bool = False, string_keys: Collection[str] = ()) -> bytes:
     """Encode ``value`` exactly as Go's ``json.Marshal`` would encode the equivalent Go value.
 
     With ``sort_keys=True`` every mapping is treated as a Go map (sorted keys); otherwise only
     :class:`GoMap` instances are sorted and plain dicts keep their insertion order.
+    ``string_keys`` names top-level keys of a dict ``value`` whose values hold nothing but strings
+    (and lists and dicts of them), which the check for the fast path then skips.
     """
-    if _fast_path_applies(value):
+    if _top_level_applies(value, string_keys) if string_keys else _fast_path_applies(value):
         try:
             options = _FAST_OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _FAST_OPTIONS
             encoded = orjson.dumps(value, default=_fast_default, option=options)
@@ -88,35 +90,6 @@ def encode_go_json(value: object, *, sort_keys: bool = False) -> bytes:
         else:
             return _escape_html(encoded)
     return encode_go_json_pure(value, sort_keys=sort_keys)
-
-
-class EncodedJSON(RawJSON):
-    """Output of :func:`encode_go_json`: already compact and escaped, so embedded without a second look."""
-
-    __slots__ = ()
-
-
-def embed(value: object) -> EncodedJSON:
-    """``value`` encoded by :func:`encode_go_json`, to be placed in an envelope for :func:`encode_envelope`."""
-    return EncodedJSON(encode_go_json(value))
-
-
-def encode_envelope(fields: Mapping[str, object]) -> bytes:
-    """Encode a dict holding only strings, lists of strings, dicts of those and :func:`embed` parts.
-
-    Such values need none of :func:`encode_go_json`'s walk for floats, so the envelope of a target
-    payload is one orjson call around parts encoded before.
-    """
-    try:
-        return _escape_html(orjson.dumps(fields, default=_envelope_default, option=_FAST_OPTIONS))
-    except TypeError:  # a lone surrogate in a string: the reference encoder writes U+FFFD as Go does
-        return encode_go_json_pure(fields)
-
-
-def _envelope_default(value: object) -> object:
-    if type(value) is EncodedJSON:
-        return orjson.Fragment(value.data)
-    return _fast_default(value)
 
 
 def encode_go_json_pure(value: object, *, sort_keys: bool = False) -> bytes:
@@ -142,6 +115,15 @@ def _fast_path_applies(value: object) -> bool:
     for item in items:  # noqa: SIM110 - a loop, not all(): no generator frame per container
         # Leaves are checked inline: this walk runs over every payload, and most of it is strings.
         if type(item) not in _NATIVE_LEAVES and not _fast_path_applies(item):
+            return False
+    return True
+
+
+def _top_level_applies(value: object, string_keys: Collection[str]) -> bool:
+    if type(value) is not dict:
+        return _fast_path_applies(value)
+    for key, item in value.items():
+        if key not in string_keys and type(item) not in _NATIVE_LEAVES and not _fast_path_applies(item):
             return False
     return True
 

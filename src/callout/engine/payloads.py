@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from callout.engine.gojson import RawJSON, embed, encode_envelope, encode_go_json, format_rfc3339_nano
+from callout.engine.gojson import RawJSON, encode_go_json, format_rfc3339_nano
 
 JSONMessage = Mapping[str, Any] | RawJSON
 """A protojson message: an ordered dict, or its already-encoded bytes."""
@@ -37,6 +37,7 @@ ZITADEL_FUNCTIONS = frozenset({"preuserinfo", "preaccesstoken", "presamlresponse
 """Functions whose context is a Go struct: its nil pointers and empty slices are omitted."""
 
 _CANONICAL = {name.lower(): name for name in FORWARDED_HEADERS}
+_STRING_FIELDS = frozenset({"fullMethod", "instanceID", "orgID", "projectID", "userID", "headers"})
 
 
 def request_payload(
@@ -50,7 +51,7 @@ def request_payload(
 ) -> bytes:
     """The body for request targets; a ``rest_call`` answers with the bare replacement request."""
     body = _caller_fields(full_method, instance_id, org_id, project_id, user_id).copy()
-    body["request"] = embed(request)
+    body["request"] = request
     return _with_headers(body, headers)
 
 
@@ -66,8 +67,8 @@ def response_payload(
 ) -> bytes:
     """The body for response targets; a ``rest_call`` answers with the bare replacement response."""
     body = _caller_fields(full_method, instance_id, org_id, project_id, user_id).copy()
-    body["request"] = embed(request)
-    body["response"] = embed(response)
+    body["request"] = request
+    body["response"] = response
     return _with_headers(body, headers)
 
 
@@ -155,5 +156,5 @@ def _with_headers(body: dict[str, Any], headers: Mapping[str, Sequence[str]] | N
     if headers:
         # A Go map, sorted here: a plain dict in key order encodes alike.
         body["headers"] = {name: list(headers[name]) for name in sorted(headers)}
-    # Caller fields and headers are strings; only the embedded messages needed the encoder's checks.
-    return encode_envelope(body)
+    # Caller fields and headers are strings: only the messages need the encoder's check for floats.
+    return encode_go_json(body, string_keys=_STRING_FIELDS)
