@@ -74,6 +74,22 @@ class TestExecutionTarget:
         )
         assert receiver.hits[0].body == expected.encode()
 
+    async def test_request_target_sees_protojson_key_names(self, engine: Engine) -> None:
+        """A request sent with snake_case keys and nulls reaches request targets in protojson spelling."""
+        receiver = await engine.receivers.start(answer(200))
+        create = f"{ACTION}/CreateTarget"
+        await engine.bind({"request": {"method": create}}, [await engine.target(receiver, "restWebhook")])
+        sent = {"name": "snake", "rest_call": {"interrupt_on_error": True}, "timeout": "5s", "endpoint": receiver.url()}
+        response = await engine.rpc("CreateTarget", {**sent, "payload_type": "PAYLOAD_TYPE_JSON", "expiration": None})
+        assert response.status_code == 200, response.text
+        assert json.loads(receiver.hits[0].body)["request"] == {
+            "name": "snake",
+            "restCall": {"interruptOnError": True},
+            "timeout": "5s",
+            "endpoint": receiver.url(),
+            "payloadType": "PAYLOAD_TYPE_JSON",
+        }
+
     async def test_request_target_replaces_the_request(self, engine: Engine) -> None:
         """A request rest_call answer replaces the request the handler sees."""
         real = await engine.target(await engine.receivers.start())

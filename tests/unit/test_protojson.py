@@ -20,6 +20,7 @@ from callout.api.protojson import (
     format_uint64,
     parse_duration,
     parse_timestamp,
+    with_protojson_names,
 )
 from callout.domain.targets import PayloadType
 from callout.errors import InvalidArgument
@@ -543,3 +544,32 @@ class TestFieldsRobustness:
         fields = Fields({**data, "field": value, "other_field": other})
         with contextlib.suppress(InvalidArgument):
             ACCESSORS[accessor](fields)
+
+
+class TestProtojsonNames:
+    def test_snake_case_keys_become_lower_camel_case(self) -> None:
+        """Keys are renamed at every depth, inside lists too."""
+        sent = {"rest_call": {"interrupt_on_error": True}, "targets": [{"target_id": "t"}], "payload_type": "X"}
+        assert with_protojson_names(sent) == {
+            "restCall": {"interruptOnError": True},
+            "targets": [{"targetId": "t"}],
+            "payloadType": "X",
+        }
+
+    def test_null_fields_are_left_out(self) -> None:
+        """A null field is unset in protojson, so it is not written."""
+        assert with_protojson_names({"name": None, "id": "1", "inner": {"a": None}}) == {"id": "1", "inner": {}}
+
+    def test_camel_case_spelling_wins_over_snake_case(self) -> None:
+        """With both spellings present the lowerCamelCase value is kept, as Fields reads it."""
+        assert with_protojson_names({"payload_type": "A", "payloadType": "B"}) == {"payloadType": "B"}
+
+    def test_values_and_order_are_kept(self) -> None:
+        """String values (even with underscores) and key order stay as sent."""
+        renamed = with_protojson_names({"name": "my_target", "end_point": "https://x/a_b", "id": "1"})
+        assert list(renamed.items()) == [("name", "my_target"), ("endPoint", "https://x/a_b"), ("id", "1")]
+
+    @given(st.dictionaries(st.from_regex(r"[a-z][a-zA-Z0-9]{0,8}", fullmatch=True), st.text() | st.integers()))
+    def test_lower_camel_case_messages_are_unchanged(self, message: dict[str, Any]) -> None:
+        """A message already in protojson's spelling without nulls comes back equal."""
+        assert with_protojson_names(message) == message

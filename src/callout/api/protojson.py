@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from callout.errors import InvalidArgument
 
 _E = TypeVar("_E", bound=enum.IntEnum)
+_SNAKE_PART = re.compile(r"_([a-z0-9])")
 _DURATION = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
 
 
@@ -27,6 +28,36 @@ _TIMESTAMP = re.compile(
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+def _camel(name: str) -> str:
+    return _SNAKE_PART.sub(lambda match: match.group(1).upper(), name)
+
+
+def with_protojson_names(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with protojson's key names: lowerCamelCase keys, ``null`` (unset) fields left out.
+
+    Request targets see what ZITADEL's marshaller would write for the request; a key sent both ways
+    keeps its lowerCamelCase value, as reading does. Only for callout's own messages, which have no
+    map fields (whose keys are data, not names).
+    """
+    renamed: dict[str, Any] = {}
+    for key, value in message.items():
+        if value is None:
+            continue
+        name = _camel(key) if "_" in key else key
+        if name != key and name in message and message[name] is not None:
+            continue  # the lowerCamelCase spelling wins
+        renamed[name] = _with_protojson_names_inside(value)
+    return renamed
+
+
+def _with_protojson_names_inside(value: Any) -> Any:
+    if isinstance(value, dict):
+        return with_protojson_names(value)
+    if isinstance(value, list):
+        return [_with_protojson_names_inside(item) for item in value]
+    return value
 
 
 def invalid(path: str, problem: str) -> InvalidArgument:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from callout.api.protojson import Fields
+from callout.api.protojson import Fields, with_protojson_names
 from callout.domain.auth import Permission, Principal
 from callout.services import interception
 from callout.services.auth import authorize
@@ -65,6 +65,7 @@ async def invoke(
     if not rpc.intercept:
         return await rpc.handler(RpcCall(context, principal, Fields(request)))
     forwarded = interception.forwarded_headers(headers)
+    request = with_protojson_names(request)  # the request as ZITADEL's targets see it (SPEC §4)
     request = await interception.run_request_execution(context, principal, rpc.full_method, request, forwarded)
     response = await rpc.handler(RpcCall(context, principal, Fields(request)))
     return await interception.run_response_execution(context, principal, rpc.full_method, request, response, forwarded)
