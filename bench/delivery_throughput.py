@@ -9,7 +9,10 @@ deliveries by ``webhook-id``):
 * PostgreSQL, 1 worker process: ``callout serve --dev`` alone;
 * PostgreSQL, 2 worker processes: ``callout serve --dev`` plus ``callout worker --workers 1``.
 
-The peak RSS (``VmHWM``) of every callout process is read from /proc at the end. ``--backlog N`` adds
+The peak RSS (``VmHWM``) of every callout process is read from /proc at the end, and the CPU time
+(user + system) spent from the first push to the last receipt, per event, by the callout processes,
+the receiver and the local PostgreSQL server's processes (for raw: the client and the receiver).
+``--backlog N`` adds
 runs that push N events to a server with ``--workers 0``, then restart it with workers (SQLite: 1;
 PostgreSQL: 1 and 2 worker processes) and drain the queue: delivery alone, without pushes competing for
 the CPU, and the peak RSS of the pushing and of the draining processes.
@@ -69,6 +72,31 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every process named ``postgres`` on this machine (the local server's backends)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return total
 
 
 class Receiver:
@@ -237,6 +265,7 @@ class Result:
     rss: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
     receiving: float = 0.0  # first to last receipt
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by component while measuring
 
     @property
     def rate(self) -> float:
@@ -253,15 +282,27 @@ def run_callout(name: str, events: int, database_url: str | None, extra_worker: 
             if extra_worker:
                 callout.worker()
             callout.bind(target.url)
+            cpu_before = _cpu_split(callout, target)
             started = callout.push(events)
             pushed = time.time() - started
             stats = target.wait_for_distinct(events)
+            cpu = _difference(_cpu_split(callout, target), cpu_before)
             rss = callout.peak_rss()
         finally:
             callout.stop()
         duplicates = stats["received"] - stats["distinct"]
-        result = Result(name, events, stats["last"] - started, pushed, rss, duplicates, stats["last"] - stats["first"])
+        receiving = stats["last"] - stats["first"]
+        result = Result(name, events, stats["last"] - started, pushed, rss, duplicates, receiving, cpu)
         return result, target.sample()
+
+
+def _cpu_split(callout: Callout, target: Receiver) -> dict[str, float]:
+    callout_seconds = sum(cpu_seconds(process.pid) for process in callout.processes.values())
+    return {"callout": callout_seconds, "receiver": cpu_seconds(target.process.pid), "postgres": postgres_cpu_seconds()}
+
+
+def _difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after}
 
 
 async def _raw_posts(url: str, body: bytes, events: int) -> None:
@@ -281,10 +322,12 @@ async def _raw_posts(url: str, body: bytes, events: int) -> None:
 def run_raw(events: int, body: bytes) -> Result:
     """aiohttp POSTing ``body`` ``events`` times, 100 concurrently."""
     with receiver() as target:
-        started = time.time()
+        started, client_cpu, receiver_cpu = time.time(), time.process_time(), cpu_seconds(target.process.pid)
         asyncio.run(_raw_posts(target.url, body, events))
         stats = target.wait_for_distinct(events)
-        return Result("raw aiohttp POST", events, stats["last"] - started, receiving=stats["last"] - stats["first"])
+        cpu = {"client": time.process_time() - client_cpu, "receiver": cpu_seconds(target.process.pid) - receiver_cpu}
+        receiving = stats["last"] - stats["first"]
+        return Result("raw aiohttp POST", events, stats["last"] - started, receiving=receiving, cpu=cpu)
 
 
 def run_backlog(events: int, label: str, database_url: str | None, extra_worker: bool) -> list[Result]:
@@ -317,16 +360,20 @@ def run_backlog(events: int, label: str, database_url: str | None, extra_worker:
 
 
 def _print(results: list[Result], baseline: Result | None) -> None:
-    print("| measurement | events | seconds | events/s | ratio to raw | push s | receipts/s | dup | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| measurement | events | seconds | events/s | ratio to raw | push s | receipts/s | dup | peak RSS MiB "
+        "| CPU µs/event |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
+        cpu = ", ".join(f"{name} {1e6 * value / result.events:.0f}" for name, value in result.cpu.items()) or "-"
         ratio = f"{result.rate / baseline.rate:.2f}" if baseline else "-"
         rss = ", ".join(f"{name} {value:.0f}" for name, value in result.rss.items()) or "-"
         push = f"{result.push_seconds:.2f}" if result.push_seconds else "-"
         receipts = f"{result.events / result.receiving:,.0f}" if result.receiving else "-"
         print(
             f"| {result.name} | {result.events} | {result.seconds:.2f} | {result.rate:,.0f} | {ratio} "
-            f"| {push} | {receipts} | {result.duplicates} | {rss} |"
+            f"| {push} | {receipts} | {result.duplicates} | {rss} | {cpu} |"
         )
 
 
