@@ -189,6 +189,15 @@ class TestBytesAndTimes:
         moment = datetime(2024, 1, 2, 3, 4, 5, 123450, tzinfo=UTC)
         assert encode_go_json(moment) == b'"2024-01-02T03:04:05.12345Z"'
 
+    def test_equal_instants_in_two_zones_keep_their_own_offsets(self) -> None:
+        """One instant written in UTC and then in UTC+1 prints each zone's clock and offset."""
+        utc = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+        plus_one = utc.astimezone(timezone(timedelta(hours=1)))
+        assert (format_rfc3339_nano(utc), format_rfc3339_nano(plus_one)) == (
+            "2024-01-02T03:04:05Z",
+            "2024-01-02T04:04:05+01:00",
+        )
+
     def test_whole_seconds_have_no_fraction(self) -> None:
         """Trailing zeros of the fraction are trimmed, and so is an empty fraction."""
         assert format_rfc3339_nano(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2024-01-02T03:04:05Z"

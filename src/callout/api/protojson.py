@@ -8,6 +8,7 @@ protojson.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ _TIMESTAMP = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=512)  # field names: a handful, looked up for every absent field of every message
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
@@ -236,6 +238,7 @@ def parse_timestamp(text: str) -> datetime | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)  # safe for equal instants in other zones: the text is UTC's
 def format_timestamp(moment: datetime) -> str:
     """Format like protojson: UTC, ``Z``, and 0, 3 or 6 fractional digits."""
     moment = moment.astimezone(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,6 +29,7 @@ def to_micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@functools.lru_cache(maxsize=1024)  # rows written together share their timestamps; datetimes are immutable
 def from_micros(micros: int) -> datetime:
     """Convert integer microseconds since the Unix epoch into an aware UTC datetime."""
     seconds, rest = divmod(micros, 1_000_000)

@@ -25,6 +25,7 @@ whose formatting differs, and anything orjson refuses take the pure-Python encod
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -180,6 +181,13 @@ def format_rfc3339_nano(moment: datetime) -> str:
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError("a naive datetime has no RFC 3339 representation; attach a timezone")
+    # Keyed with the offset too: equal instants in other zones compare (and hash) equal but print differently.
+    return _format_rfc3339_nano(moment, offset)
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_rfc3339_nano(moment: datetime, offset: timedelta) -> str:
+    # Cached: the events of one push share their creation time, and every delivery payload prints it.
     stamp = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
     fraction = f"{moment.microsecond:06d}".rstrip("0")
     return stamp + (f".{fraction}" if fraction else "") + _format_offset(offset)
