@@ -49,7 +49,8 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int
 
 async def _next_sqlite_ids(conn: AsyncConnection, count: int) -> list[int]:
     # What SQLite itself would assign (the largest rowid plus one). Safe: a SQLite write transaction
-    # holds the database's write lock from its start (BEGIN IMMEDIATE) and one process owns the file.
+    # holds the database file's write lock from its start (BEGIN IMMEDIATE), so no other writer, in
+    # this process or another, can take these ids before the commit.
     top = (await conn.execute(sa.select(sa.func.max(events.c.id)))).scalar()
     return list(range((top or 0) + 1, (top or 0) + 1 + count))
 
