@@ -265,30 +265,30 @@ async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
 
+async def _failed_delivery(setup: Setup, receiver: RecordingReceiver) -> tuple[DeliveryWorker, str]:
+    """One event delivered to a receiver answering 400, so its delivery failed; the worker and its id."""
+    await setup.bind_events(receiver)
+    receiver.respond(status=400)
+    await setup.emit(1)
+    worker = setup.worker()
+    await setup.drain(worker)
+    page = await delivery_service.list_deliveries(setup.context, setup.principal, DeliveryQuery())
+    return worker, page.items[0].id
+
+
 class TestRedelivery:
     async def test_failed_delivery_can_be_redelivered(self, setup: Setup, receiver: RecordingReceiver) -> None:
         """Redelivering a failed delivery sends it again with the same webhook-id."""
-        await setup.bind_events(receiver)
-        receiver.respond(status=400)
-        await setup.emit(1)
-        worker = setup.worker()
-        await setup.drain(worker)
+        worker, delivery_id = await _failed_delivery(setup, receiver)
         receiver.respond(status=200)
-        page = await delivery_service.list_deliveries(setup.context, setup.principal, DeliveryQuery())
-        await delivery_service.redeliver(setup.context, setup.principal, page.items[0].id)
+        await delivery_service.redeliver(setup.context, setup.principal, delivery_id)
         await setup.drain(worker)
         ids = [request.header("webhook-id") for request in receiver.requests]
         assert (len(ids), len(set(ids)), await setup.states()) == (2, 1, [DeliveryState.SUCCEEDED])
 
     async def test_attempt_numbers_continue_after_a_redelivery(self, setup: Setup, receiver: RecordingReceiver) -> None:
         """The attempt log of a redelivered delivery goes on numbering where the first round stopped."""
-        await setup.bind_events(receiver)
-        receiver.respond(status=400)
-        await setup.emit(1)
-        worker = setup.worker()
-        await setup.drain(worker)
-        page = await delivery_service.list_deliveries(setup.context, setup.principal, DeliveryQuery())
-        delivery_id = page.items[0].id
+        worker, delivery_id = await _failed_delivery(setup, receiver)
         for _ in range(2):
             await delivery_service.redeliver(setup.context, setup.principal, delivery_id)
             await setup.drain(worker)

@@ -50,7 +50,7 @@ def request_payload(
     headers: Mapping[str, Sequence[str]] | None,
 ) -> bytes:
     """The body for request targets; a ``rest_call`` answers with the bare replacement request."""
-    body = _caller_fields(full_method, instance_id, org_id, project_id, user_id).copy()
+    body: dict[str, Any] = dict(_caller_fields(full_method, instance_id, org_id, project_id, user_id))
     body["request"] = request
     return _with_headers(body, headers)
 
@@ -66,7 +66,7 @@ def response_payload(
     headers: Mapping[str, Sequence[str]] | None,
 ) -> bytes:
     """The body for response targets; a ``rest_call`` answers with the bare replacement response."""
-    body = _caller_fields(full_method, instance_id, org_id, project_id, user_id).copy()
+    body: dict[str, Any] = dict(_caller_fields(full_method, instance_id, org_id, project_id, user_id))
     body["request"] = request
     body["response"] = response
     return _with_headers(body, headers)
@@ -140,8 +140,10 @@ def filter_forwarded_headers(headers: Iterable[tuple[str, str]]) -> dict[str, li
 
 
 @functools.lru_cache(maxsize=1024)
-def _caller_fields(full_method: str, instance_id: str, org_id: str, project_id: str, user_id: str) -> dict[str, Any]:
-    # Cached (callers copy it): the same caller calls the same methods, and this runs on every target call.
+def _caller_fields(
+    full_method: str, instance_id: str, org_id: str, project_id: str, user_id: str
+) -> tuple[tuple[str, str], ...]:
+    # Cached, as immutable pairs: the same caller calls the same methods, and this runs on every target call.
     fields = {
         "fullMethod": full_method,
         "instanceID": instance_id,
@@ -149,7 +151,7 @@ def _caller_fields(full_method: str, instance_id: str, org_id: str, project_id: 
         "projectID": project_id,
         "userID": user_id,
     }
-    return {key: value for key, value in fields.items() if value}
+    return tuple((key, value) for key, value in fields.items() if value)
 
 
 def _with_headers(body: dict[str, Any], headers: Mapping[str, Sequence[str]] | None) -> bytes:
