@@ -5,13 +5,25 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from callout.domain.egress import EgressPolicy, HostVerdict, embedded_ipv4, parse_ip
+from callout.domain.egress import (
+    EgressPolicy,
+    HostVerdict,
+    InvalidHost,
+    embedded_ipv4s,
+    normalise_host,
+    parse_ip,
+    unwrap_mapped,
+)
+from tests.egress_forms import carried_not_global_ipv4, carriers, look_alike_spelling, not_global_ipv4
 
 DEFAULT = EgressPolicy()
 DEV = EgressPolicy(dev_mode=True)
+CARRIERS_ALLOWED = EgressPolicy.from_entries(
+    allow=["::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "2001::/32", "2002::/16"]
+)
 
 # Spellings of non-global destinations that must never pass the default policy.
 DENIED_HOSTS = [
@@ -45,10 +57,106 @@ DENIED_HOSTS = [
     "[fc00::1]",
     "[fd12:3456::1]",
     "[ff02::1]",
+    "[::ffff:0:127.0.0.1]",
+    "[::ffff:0:a00:1]",
+    "[::127.0.0.1]",
+    "[64:ff9b:1::7f00:1]",
+    "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+    "[fec0::1]",
+    "[3fff::1]",
+    "[5f00::1]",
+    "[100:0:0:1::1]",
+    "１２７.０.０.１",
+    "127。0。0。1",
+    "①②⑦.0.0.1",
     "localhost",
     "LOCALHOST.",
     "api.localhost",
 ]
+
+
+class TestNormaliseHost:
+    @pytest.mark.parametrize("host", ["１２７.０.０.１", "127。0。0。1", "①②⑦.0.0.1", "127．0｡0.𝟏", "127.0.0.1."])
+    def test_look_alike_spellings_become_the_ascii_address(self, host: str) -> None:
+        """Fullwidth and circled digits and ideographic dots map (UTS 46) to the ASCII address the client uses."""
+        assert normalise_host(host) == "127.0.0.1"
+
+    def test_names_are_lower_cased_and_lose_the_trailing_dot(self) -> None:
+        """ASCII names are lower-cased and a trailing dot is dropped."""
+        assert normalise_host("Hooks.Example.COM.") == "hooks.example.com"
+
+    def test_unicode_name_becomes_its_punycode_form(self) -> None:
+        """A Unicode name becomes the A-label form the client resolves (non-transitional UTS 46)."""
+        assert normalise_host("Faß.de") == "xn--fa-hia.de"
+
+    def test_host_with_no_idna_form_is_invalid(self) -> None:
+        """A host IDNA cannot map raises InvalidHost."""
+        with pytest.raises(InvalidHost):
+            normalise_host("☃.example")
+
+    def test_host_with_no_idna_form_is_denied(self) -> None:
+        """The policy denies a host it cannot normalise instead of guessing."""
+        assert DEFAULT.host_verdict("☃.example") is HostVerdict.DENIED
+
+    @given(st.text(st.sampled_from("aZ09.-ß①１。．ｆΩ𝟕"), max_size=20))
+    def test_normalisation_is_idempotent(self, host: str) -> None:
+        """Normalising a normalised host changes nothing."""
+        try:
+            once = normalise_host(host)
+        except InvalidHost:
+            reject()
+        assert normalise_host(once) == once
+
+    @given(not_global_ipv4().flatmap(look_alike_spelling))
+    def test_look_alike_spelling_of_a_non_global_address_is_denied(self, host: str) -> None:
+        """Any spelling of a non-global IPv4 address with look-alike digits and dots is denied."""
+        assert DEFAULT.host_verdict(host) is HostVerdict.DENIED
+
+
+class TestEmbeddedIpv4s:
+    @pytest.mark.parametrize(
+        ("address", "inner"),
+        [
+            ("::ffff:0:7f00:1", "127.0.0.1"),
+            ("::7f00:1", "127.0.0.1"),
+            ("64:ff9b::7f00:1", "127.0.0.1"),
+            ("2002:7f00:1::1", "127.0.0.1"),
+            ("2001:0:a00:1::1", "10.0.0.1"),
+            ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1"),
+            ("64:ff9b:1:a00:0:100::", "10.0.0.1"),
+            ("64:ff9b:1::7f00:1", "127.0.0.1"),
+        ],
+    )
+    def test_each_form_yields_the_ipv4_address_it_carries(self, address: str, inner: str) -> None:
+        """Translated, compatible, NAT64 (both prefixes), 6to4 and Teredo addresses yield their IPv4 address."""
+        assert ipaddress.IPv4Address(inner) in embedded_ipv4s(ipaddress.IPv6Address(address))
+
+    @pytest.mark.parametrize("address", ["::", "::1", "2606:2800:220:1::1", "fe80::1"])
+    def test_other_addresses_carry_nothing(self, address: str) -> None:
+        """The unspecified and loopback addresses and ordinary IPv6 addresses carry no IPv4 address."""
+        assert embedded_ipv4s(ipaddress.IPv6Address(address)) == ()
+
+    @given(st.ip_addresses(v=4).flatmap(lambda inner: st.tuples(st.just(inner), carriers(inner))))
+    def test_every_carrier_yields_its_ipv4_address(
+        self, pair: tuple[ipaddress.IPv4Address, ipaddress.IPv6Address]
+    ) -> None:
+        """Whatever form wraps an IPv4 address, the policy sees that address (mapped ones are unwrapped)."""
+        inner, carrier = pair
+        assert inner == unwrap_mapped(carrier) or inner in embedded_ipv4s(carrier)
+
+
+class TestCarriedAddresses:
+    @given(carried_not_global_ipv4())
+    def test_carried_non_global_address_is_denied(self, carrier: ipaddress.IPv6Address) -> None:
+        """A non-global IPv4 address in any IPv6 form that carries it is denied, as address and as literal."""
+        assert (DEFAULT.address_allowed(carrier), DEFAULT.host_verdict(f"[{carrier}]")) == (False, HostVerdict.DENIED)
+
+    @given(carried_not_global_ipv4())
+    def test_allow_listing_the_carrier_prefix_does_not_admit_what_it_carries(
+        self, carrier: ipaddress.IPv6Address
+    ) -> None:
+        """Allow-listing every translation prefix still leaves the carried non-global IPv4 address denied."""
+        assert not CARRIERS_ALLOWED.address_allowed(carrier)
 
 
 class TestParseIp:
@@ -90,19 +198,17 @@ class TestDefaultPolicy:
         """Plain http needs dev mode or an allow-listed host."""
         assert not DEFAULT.plain_http_allowed("example.com")
 
-    @given(st.ip_addresses())
-    def test_address_is_allowed_only_if_global(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-        """The default policy allows exactly global, non-multicast addresses, judging tunnelled IPv4 too."""
-        effective = (
-            address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else address
-        )
-        inner = embedded_ipv4(effective)
-        expected = all(a.is_global and not a.is_multicast for a in (effective, inner) if a is not None)
-        assert DEFAULT.address_allowed(address) == expected
-
-    @pytest.mark.parametrize("address", ["64:ff9b::a00:1", "64:ff9b::7f00:1", "2002:a00:1::", "::7f00:1", "::a00:1"])
+    @pytest.mark.parametrize(
+        "address",
+        ["64:ff9b::a00:1", "64:ff9b::7f00:1", "2002:a00:1::", "::7f00:1", "::a00:1", "::ffff:0:a9fe:a9fe"],
+    )
     def test_ipv6_tunnelling_a_private_ipv4_is_denied(self, address: str) -> None:
-        """NAT64, 6to4 and IPv4-compatible addresses wrapping a private IPv4 address are denied."""
+        """NAT64, 6to4, IPv4-compatible and IPv4-translated addresses wrapping a private IPv4 address are denied."""
+        assert not DEFAULT.address_allowed(ipaddress.IPv6Address(address))
+
+    @pytest.mark.parametrize("address", ["2002:5db8:d70e::1", "2001:0:5db8:d70e::1", "::ffff:0:5db8:d70e"])
+    def test_carrier_the_registry_does_not_call_global_is_denied_even_around_a_public_ipv4(self, address: str) -> None:
+        """6to4 and Teredo (registry: N/A) and IPv4-translated addresses are refused whatever they carry."""
         assert not DEFAULT.address_allowed(ipaddress.IPv6Address(address))
 
     def test_nat64_of_a_public_ipv4_is_allowed(self) -> None:

@@ -1,14 +1,17 @@
 """The egress (SSRF) policy at send time: a URL pre-check and an aiohttp resolver that yields only allowed addresses.
 
-The create-time check (``services/egress.py``) is advisory; this module is the security boundary. Two
-gates, because aiohttp consults its resolver only for host *names*:
+This module is the security boundary; the create-time check (``services/egress.py``) runs the same
+URL pre-check on the same parse, so a URL stored is judged exactly as it will be connected to. Two
+gates, because aiohttp consults its resolver only for host *names* (docs/egress.md):
 
-* ``check_url`` runs before aiohttp sees the request. It refuses other schemes, plain http to hosts
-  the policy does not allow it for, deny-listed and ``localhost`` names, IP literals the policy denies
-  and every non-canonical IPv4 spelling (``127.1``, ``2130706433``, ``0x7f.1``, ``0177.0.0.1``). Those
-  spellings are refused outright rather than interpreted: libraries disagree about them (aiohttp
-  rejects all-digit ones, passes hex ones on to its resolver; ``inet_aton`` reads ``010.0.0.1`` as
-  8.0.0.1, others as 10.0.0.1), so the only safe reading is none.
+* ``check_url`` runs before aiohttp sees the request, on the ``yarl.URL`` aiohttp connects with (its
+  host already IDNA / UTS 46 mapped: ``１２７.０.０.１`` is ``127.0.0.1`` there). It refuses other
+  schemes, plain http to hosts the policy does not allow it for, deny-listed and ``localhost`` names,
+  IP literals the policy denies and every non-canonical IPv4 spelling (``127.1``, ``2130706433``,
+  ``0x7f.1``, ``0177.0.0.1``, ``127.0.0.1.``). Those spellings are refused outright rather than
+  interpreted: libraries disagree about them (aiohttp rejects all-digit ones, passes hex ones on to
+  its resolver; ``inet_aton`` reads ``010.0.0.1`` as 8.0.0.1, others as 10.0.0.1), so the only safe
+  reading is none.
 * ``PolicyResolver`` is what aiohttp calls for every new connection to a name. It resolves through our
   ``Resolver`` seam and returns only the addresses the policy allows, so a name that resolved to a
   public address when the target was created and to 127.0.0.1 now (DNS rebinding) is still refused.
@@ -25,7 +28,15 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from callout.delivery.resolvers import Resolver
 from callout.delivery.sender import EgressDenied
-from callout.domain.egress import EgressPolicy, HostVerdict, IPAddress, normalise_host, parse_ip
+from callout.domain.egress import (
+    EgressPolicy,
+    HostVerdict,
+    InvalidHost,
+    IPAddress,
+    normalise_host,
+    parse_ip,
+    unwrap_mapped,
+)
 
 SCHEMES = frozenset({"http", "https"})
 
@@ -40,6 +51,18 @@ class EgressBlocked(EgressDenied):
         self.detail = detail
 
 
+class UnreadableURL(ValueError):
+    """A URL the HTTP client cannot read, typically a host IDNA (UTS 46) cannot map."""
+
+
+def client_url(raw_url: str) -> yarl.URL:
+    """The URL exactly as aiohttp reads it (host IDNA-mapped, IPv6 compressed); UnreadableURL if it cannot."""
+    try:
+        return yarl.URL(raw_url)
+    except (ValueError, TypeError) as error:  # UnicodeError is a ValueError
+        raise UnreadableURL("the HTTP client cannot read this URL (is its host a valid IDNA name?)") from error
+
+
 def check_url(policy: EgressPolicy, url: yarl.URL) -> None:
     """Raise EgressBlocked unless the URL's scheme and host may be called before any resolution."""
     host = url.raw_host or ""
@@ -47,14 +70,23 @@ def check_url(policy: EgressPolicy, url: yarl.URL) -> None:
         raise EgressBlocked(host, "scheme", "only http and https URLs with a host are allowed")
     if url.scheme == "http" and not policy.plain_http_allowed(host):
         raise EgressBlocked(host, "plain_http", "plain http is only allowed to allow-listed hosts")
-    _check_host(policy, host, url.host or host)
+    _check_host(policy, host)
 
 
-def _check_host(policy: EgressPolicy, raw_host: str, display_host: str) -> None:
-    if parse_ip(normalise_host(raw_host)) is not None and not _canonical_literal(raw_host):
-        raise EgressBlocked(raw_host, "ambiguous_literal", "IP addresses must be written in canonical form")
-    if HostVerdict.DENIED in {policy.host_verdict(raw_host), policy.host_verdict(display_host)}:
-        raise EgressBlocked(raw_host, "host", "the host is not an allowed destination")
+def _check_host(policy: EgressPolicy, host: str) -> None:
+    literal = _literal(host)
+    if literal is not None and not _canonical_literal(host):
+        raise EgressBlocked(host, "ambiguous_literal", "IP addresses must be written in canonical form")
+    if policy.host_verdict(host) is HostVerdict.DENIED:
+        reason = policy.host_refusal_reason(host)
+        raise EgressBlocked(host, "host", f"the host is not an allowed destination: {reason}")
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return parse_ip(normalise_host(host))
+    except InvalidHost:
+        return None  # host_verdict denies it
 
 
 def _canonical_literal(host: str) -> bool:
@@ -72,16 +104,10 @@ def permitted_addresses(policy: EgressPolicy, host: str, addresses: Sequence[IPA
     A name the operator allow-listed may use any address that is not deny-listed (that is how an
     in-cluster target is admitted); any other name only the addresses the policy allows.
     """
-    unwrapped = [_unwrap(address) for address in addresses]
-    if policy.host_verdict(host) is HostVerdict.ALLOWED and parse_ip(normalise_host(host)) is None:
-        return [a for a in unwrapped if not any(a in network for network in policy.deny_networks)]
+    unwrapped = [unwrap_mapped(address) for address in addresses]
+    if policy.host_verdict(host) is HostVerdict.ALLOWED and _literal(host) is None:
+        return [a for a in unwrapped if not policy.address_deny_listed(a)]
     return [a for a in unwrapped if policy.address_allowed(a)]
-
-
-def _unwrap(address: IPAddress) -> IPAddress:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 class PolicyResolver(AbstractResolver):
@@ -99,7 +125,7 @@ class PolicyResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         """Return the allowed addresses of ``host`` for ``family`` (AF_UNSPEC: both)."""
-        _check_host(self._policy, host, host)
+        _check_host(self._policy, host)
         addresses = await self._lookup(host)
         allowed = [a for a in permitted_addresses(self._policy, host, addresses) if _in_family(a, family)]
         if not allowed:
@@ -110,7 +136,7 @@ class PolicyResolver(AbstractResolver):
         """Nothing to release: the Resolver seam owns no connections."""
 
     async def _lookup(self, host: str) -> list[IPAddress]:
-        literal = parse_ip(normalise_host(host))
+        literal = _literal(host)
         if literal is not None:  # a canonical literal aiohttp did not recognise as one
             return [literal]
         addresses = await self._resolver.resolve(host)

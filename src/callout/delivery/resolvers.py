@@ -1,4 +1,8 @@
-"""Name resolution behind one seam: the system resolver, pinned names, or pins alone (no DNS at all)."""
+"""Name resolution behind one seam: the system resolver, pinned names, or pins alone (no DNS at all).
+
+Every resolver reads a host name the way the HTTP client does (IDNA / UTS 46, ``normalise_host``), so
+a pin or a lookup never targets a different name than the one connected to (docs/egress.md).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import socket
 from collections.abc import Mapping
 from typing import Protocol
 
-from callout.domain.egress import IPAddress
+from callout.domain.egress import InvalidHost, IPAddress, normalise_host
 
 RESOLVE_TIMEOUT_SECONDS = 2.0
 
@@ -28,10 +32,12 @@ class SystemResolver:
         """Return the addresses getaddrinfo gives, or None on failure or timeout."""
         loop = asyncio.get_running_loop()
         try:
+            # getaddrinfo would encode a non-ASCII name with IDNA 2003 (faß.de -> fass.de), not UTS 46.
+            name = host if host.isascii() else normalise_host(host)
             infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS
+                loop.getaddrinfo(name, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS
             )
-        except (OSError, TimeoutError, UnicodeError):
+        except (OSError, TimeoutError, UnicodeError, InvalidHost):
             return None
         return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
@@ -41,12 +47,16 @@ class StaticResolver:
 
     def __init__(self, table: Mapping[str, list[str]] | None = None) -> None:
         self._table = {
-            name.lower(): [ipaddress.ip_address(a) for a in addresses] for name, addresses in (table or {}).items()
+            normalise_host(name): [ipaddress.ip_address(a) for a in addresses]
+            for name, addresses in (table or {}).items()
         }
 
     async def resolve(self, host: str) -> list[IPAddress] | None:
         """Return the pinned addresses of the host, or None."""
-        return self._table.get(host.lower().rstrip("."))
+        try:
+            return self._table.get(normalise_host(host))
+        except InvalidHost:
+            return None
 
 
 class PinnedResolver:

@@ -1,9 +1,11 @@
-"""The egress (SSRF) policy: which hosts and addresses callout may send to (SPEC §1, §9).
+"""The egress (SSRF) policy: which hosts and addresses callout may send to (SPEC §1, §9; docs/egress.md).
 
-By default only globally routable addresses over HTTPS are allowed. An allow list of networks and
-host names admits internal targets (and plain http to them); a deny list always wins; development
-mode admits loopback and plain http. IPv4 addresses written in decimal, octal or hex, and IPv4-mapped
-IPv6 addresses, are normalised first so that no spelling slips through.
+By default only globally reachable addresses over HTTPS are allowed, as the special-purpose address
+table (``address_registry``) says. An allow list of networks and host names admits internal targets
+(and plain http to them); a deny list always wins; development mode admits loopback and plain http.
+Host names are normalised the way the HTTP client reads them (IDNA / UTS 46), IPv4 addresses written
+in decimal, octal or hex are read as a resolver would, and an IPv6 address that carries an IPv4
+address (mapped, translated, compatible, NAT64, 6to4, Teredo) is judged by that address too.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+import idna
+
+from callout.domain.address_registry import IPAddress as IPAddress
+from callout.domain.address_registry import IPNetwork as IPNetwork
+from callout.domain.address_registry import is_globally_reachable, most_specific_block
+
+_LOOPBACK = (ipaddress.IPv4Network("127.0.0.0/8"), ipaddress.IPv6Network("::1/128"))
 
 
 class HostVerdict(enum.Enum):
@@ -26,17 +33,32 @@ class HostVerdict(enum.Enum):
     RESOLVE = "resolve"  # a name: its addresses decide
 
 
+class InvalidHost(ValueError):
+    """A host that IDNA (UTS 46) cannot map to an ASCII name."""
+
+
+def normalise_host(host: str) -> str:
+    """The host as the HTTP client connects to it: UTS 46 mapped to ASCII, lower case, no trailing dot.
+
+    ``１２７.０.０.１``, ``127。0。0。1`` and ``①②⑦.0.0.1`` all become ``127.0.0.1``. Idempotent.
+    """
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as error:
+            raise InvalidHost(f"the host {host!r} has no IDNA (UTS 46) form") from error
+    return host.lower().rstrip(".")
+
+
 def parse_ip(host: str) -> IPAddress | None:
-    """Read an IP literal in any spelling a resolver would accept; None for host names."""
+    """Read an IP literal in any spelling a resolver would accept, IPv4-mapped unwrapped; None for names."""
     text = host.strip("[]")
     address: IPAddress | None
     try:
         address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         address = _legacy_ipv4(text)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return None if address is None else unwrap_mapped(address)
 
 
 def _legacy_ipv4(text: str) -> ipaddress.IPv4Address | None:
@@ -49,24 +71,40 @@ def _legacy_ipv4(text: str) -> ipaddress.IPv4Address | None:
         return None
 
 
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+def unwrap_mapped(address: IPAddress) -> IPAddress:
+    """An IPv4-mapped IPv6 address as its IPv4 address (a dual-stack socket connects to that); else itself."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# Where RFC 6052 puts the IPv4 octets for each NAT64 prefix length a local-use prefix may have.
+_RFC6052_OCTETS = ((6, 7, 9, 10), (7, 9, 10, 11), (9, 10, 11, 12), (12, 13, 14, 15))
 
 
-def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address tunnels to (NAT64, 6to4, IPv4-compatible), if any."""
+def embedded_ipv4s(address: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """Every IPv4 address an IPv6 address may carry (translated, compatible, NAT64, 6to4, Teredo).
+
+    A local-use NAT64 address yields one candidate per RFC 6052 layout: which one the network uses
+    is not visible in the address. IPv4-mapped addresses are unwrapped, not listed, here.
+    """
     if not isinstance(address, ipaddress.IPv6Address):
-        return None
+        return ()
+    value = int(address)
+    if address in _NAT64_WELL_KNOWN or address in _IPV4_TRANSLATED:
+        return (ipaddress.IPv4Address(value & 0xFFFFFFFF),)
+    if address in _IPV4_COMPATIBLE:  # :: and ::1 are themselves, not IPv4-compatible addresses
+        return (ipaddress.IPv4Address(value & 0xFFFFFFFF),) if value > 1 else ()
+    if address in _NAT64_LOCAL_USE:
+        packed = address.packed
+        return tuple(ipaddress.IPv4Address(bytes(packed[i] for i in octets)) for octets in _RFC6052_OCTETS)
     if address.sixtofour is not None:
-        return address.sixtofour
-    if any(address in network for network in _NAT64) or (address in _IPV4_COMPATIBLE and int(address) > 1):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None  # (:: and ::1 are not IPv4-compatible addresses but themselves)
-
-
-def normalise_host(host: str) -> str:
-    """Lower-case a host name and drop a trailing dot."""
-    return host.lower().rstrip(".")
+        return (address.sixtofour,)
+    return address.teredo or ()
 
 
 @dataclass(frozen=True)
@@ -87,30 +125,62 @@ class EgressPolicy:
         return cls(allow_networks, allow_hosts, deny_networks, deny_hosts, dev_mode)
 
     def address_allowed(self, address: IPAddress) -> bool:
-        """Deny list first, then allow list, then loopback in dev mode, else only global addresses.
+        """Allowed if the address, and every IPv4 address it carries, passes the lists and the table.
 
-        An IPv6 address that carries an IPv4 address (mapped, compatible, NAT64, 6to4) is allowed
-        only if the IPv4 address inside is: behind a NAT64 gateway 64:ff9b::10.0.0.1 reaches 10.0.0.1.
+        Behind a NAT64 gateway 64:ff9b::10.0.0.1 reaches 10.0.0.1, so both must be allowed.
         """
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        embedded = embedded_ipv4(address)
-        if embedded is not None and not self._single_address_allowed(embedded):
+        address = unwrap_mapped(address)
+        if not self._single_address_allowed(address):
             return False
-        return self._single_address_allowed(address)
+        return all(self._single_address_allowed(inner) for inner in embedded_ipv4s(address))
+
+    def address_deny_listed(self, address: IPAddress) -> bool:
+        """True if the address, or an IPv4 address it carries, is in a deny-listed network."""
+        address = unwrap_mapped(address)
+        return any(self._deny_listed(candidate) for candidate in (address, *embedded_ipv4s(address)))
+
+    def refusal_reason(self, address: IPAddress) -> str:
+        """Why address_allowed refuses the address, naming the table block (for errors and logs)."""
+        address = unwrap_mapped(address)
+        for candidate in (address, *embedded_ipv4s(address)):
+            if self._deny_listed(candidate):
+                return f"{candidate} is deny-listed"
+            block = most_specific_block(candidate)
+            if not self._single_address_allowed(candidate) and block is not None:
+                return f"{candidate} is in {block.describe()}, which is not globally reachable"
+        return f"{address} is allowed"
+
+    def host_refusal_reason(self, host: str) -> str:
+        """Why host_verdict denies the host (for errors and logs)."""
+        try:
+            name = normalise_host(host)
+        except InvalidHost as error:
+            return str(error)
+        address = parse_ip(name)
+        if address is not None:
+            return self.refusal_reason(address)
+        if name in self.deny_hosts:
+            return f"{name} is deny-listed"
+        return f"{name} is always loopback (RFC 6761)"
+
+    def _deny_listed(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.deny_networks)
 
     def _single_address_allowed(self, address: IPAddress) -> bool:
-        if any(address in network for network in self.deny_networks):
+        if self._deny_listed(address):
             return False
         if any(address in network for network in self.allow_networks):
             return True
-        if self.dev_mode and address.is_loopback:
+        if self.dev_mode and any(address in network for network in _LOOPBACK):
             return True
-        return address.is_global and not address.is_multicast
+        return is_globally_reachable(address)
 
     def host_verdict(self, host: str) -> HostVerdict:
-        """Judge a host from its name or literal alone."""
-        name = normalise_host(host)
+        """Judge a host from its name or literal alone; a host with no IDNA form is denied."""
+        try:
+            name = normalise_host(host)
+        except InvalidHost:
+            return HostVerdict.DENIED
         if name in self.deny_hosts:
             return HostVerdict.DENIED
         if name == "localhost" or name.endswith(".localhost"):  # always loopback (RFC 6761)
@@ -124,10 +194,16 @@ class EgressPolicy:
 
     def plain_http_allowed(self, host: str) -> bool:
         """Plain http only in dev mode or to hosts and networks the operator allow-listed."""
-        if self.dev_mode or normalise_host(host) in self.allow_hosts:
+        if self.dev_mode:
             return True
-        address = parse_ip(normalise_host(host))
-        return address is not None and any(address in network for network in self.allow_networks)
+        try:
+            name = normalise_host(host)
+        except InvalidHost:
+            return False
+        address = parse_ip(name)
+        if address is None:
+            return name in self.allow_hosts
+        return any(address in network for network in self.allow_networks)
 
 
 def _split_entries(entries: Iterable[str]) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
