@@ -7,12 +7,15 @@ refuses any connect outside loopback, so nothing here can send traffic off the m
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import StaticResolver
@@ -20,6 +23,7 @@ from callout.delivery.sender import ConnectionFailed, EgressDenied, OutboundRequ
 from callout.domain.egress import EgressPolicy, IPAddress
 from callout.services.egress import check_endpoint
 from tests.delivery_receivers import ConnectGuard, ReceiverFactory, Tripwire
+from tests.egress_forms import carried_not_global_ipv4, carriers, look_alike_spelling, not_global_ipv4
 
 DEFAULT = EgressPolicy()
 DEV = EgressPolicy(dev_mode=True)
@@ -35,6 +39,11 @@ PINS = StaticResolver(
         "metadata.pinned.test": ["169.254.169.254"],
         "ula.pinned.test": ["fd00::1"],
         "all-internal.pinned.test": ["10.0.0.1", "192.168.0.1", "127.0.0.1", "::1", "fd00::1", "100.64.0.1"],
+        "translated-loopback.pinned.test": ["::ffff:0:7f00:1"],
+        "compatible-loopback.pinned.test": ["::7f00:1"],
+        "nat64-metadata.pinned.test": ["64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe"],
+        "teredo-loopback.pinned.test": ["2001:0:4136:e378:8000:63bf:80ff:fffe"],
+        "new-reserved.pinned.test": ["fec0::1", "3fff::1", "5f00::1", "100:0:0:1::1"],
         "localhost": [PUBLIC],
     }
 )
@@ -44,7 +53,10 @@ LOOPBACK_FORMS = [
     *("0.0.0.0", "0", "0x0", "[::1]", "[::]", "[0:0:0:0:0:0:0:1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"),
     *("[0:0:0:0:0:ffff:7f00:1]", "[::ffff:0.0.0.0]", "localhost", "LOCALHOST.", "api.localhost", "ⓛocalhost"),
     *("loopback.pinned.test", "ipv6-loopback.pinned.test", "mapped-loopback.pinned.test"),
-    "unspecified.pinned.test",
+    *("unspecified.pinned.test", "127。0。0。1", "①②⑦.0.0.1", "１２７．０．０．１", "example.com@127.0.0.1"),
+    *("[::ffff:0:127.0.0.1]", "[::ffff:0:7f00:1]", "[::127.0.0.1]", "[64:ff9b::127.0.0.1]", "[64:ff9b:1::7f00:1]"),
+    *("[2002:7f00:1::1]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]", "translated-loopback.pinned.test"),
+    *("compatible-loopback.pinned.test", "teredo-loopback.pinned.test"),
 ]
 INTERNAL_FORMS = [
     *("10.0.0.1", "10.255.255.254", "012.0.0.1", "0x0a.0.0.1", "167772161", "172.16.0.1", "172.31.255.254"),
@@ -54,7 +66,8 @@ INTERNAL_FORMS = [
     *("224.0.0.1", "239.255.255.250", "[ff02::1]", "255.255.255.255", "240.0.0.1"),
     *("192.0.2.1", "198.51.100.1", "203.0.113.1", "198.18.0.1", "[2001:db8::1]"),
     *("private.pinned.test", "mapped-private.pinned.test", "metadata.pinned.test", "ula.pinned.test"),
-    "all-internal.pinned.test",
+    *("all-internal.pinned.test", "[fec0::1]", "[3fff::1]", "[5f00::1]", "[100:0:0:1::1]", "[fe80::1%25lo]"),
+    *("[::ffff:0:169.254.169.254]", "[64:ff9b:1::a9fe:a9fe]", "nat64-metadata.pinned.test", "new-reserved.pinned.test"),
 ]
 DEV_MODE_INTERNAL_FORMS = [
     *("10.0.0.1", "169.254.169.254", "[::ffff:10.0.0.1]", "[fd00::1]", "0.0.0.0", "[::]"),
@@ -146,6 +159,37 @@ class TestRefusedForms:
             for host in LOOPBACK_FORMS + INTERNAL_FORMS:
                 await _refused(sender, f"https://{host}:{tripwire.port}/hook")
         assert set(rules) <= {"host", "ambiguous_literal", "address"}
+
+
+async def _attempt(host: str, pins: dict[str, list[str]]) -> tuple[int, ConnectGuard]:
+    """Send to host at a fresh tripwire's port; return the tripwire's connections and the guard's record."""
+    async with Tripwire() as wire, AiohttpSender(DEFAULT, StaticResolver(pins)) as sender:
+        guard = await _refused(sender, f"https://{host}:{wire.port}/hook")
+    return wire.connections, guard
+
+
+class TestRefusedFormsProperties:
+    @settings(max_examples=40, deadline=None)
+    @given(carrier=carried_not_global_ipv4(), as_name=st.booleans())
+    def test_carrier_of_a_non_global_ipv4_is_never_connected_to(self, carrier: IPv6Address, as_name: bool) -> None:
+        """An IPv6 literal, or a name resolving to one, that carries a non-global IPv4 address gets no connect."""
+        host = "carrier.test" if as_name else f"[{carrier}]"
+        connections, guard = asyncio.run(_attempt(host, {"carrier.test": [str(carrier)]}))
+        assert (connections, guard.connects, guard.lookups) == (0, [], [])
+
+    @settings(max_examples=25, deadline=None)
+    @given(carriers(IPv4Address("127.0.0.1")))
+    def test_carrier_of_the_listener_address_never_reaches_it(self, carrier: IPv6Address) -> None:
+        """Every IPv6 form of 127.0.0.1 aimed at a live listener leaves it at zero connections."""
+        connections, guard = asyncio.run(_attempt(f"[{carrier}]", {}))
+        assert (connections, guard.connects) == (0, [])
+
+    @settings(max_examples=40, deadline=None)
+    @given(not_global_ipv4().flatmap(look_alike_spelling))
+    def test_look_alike_spelling_is_never_connected_to(self, host: str) -> None:
+        """A non-global IPv4 address spelt with look-alike digits and dots gets no connect and no lookup."""
+        connections, guard = asyncio.run(_attempt(host, {}))
+        assert (connections, guard.connects, guard.lookups) == (0, [], [])
 
 
 class TestDenyList:

@@ -140,9 +140,14 @@ class TestCreateTarget:
         assert "payloadType" not in await owner.get(created.id)
 
     async def test_endpoint_denied_by_egress_policy_is_denied_url(self, owner: Api) -> None:
-        """An IP literal or a name resolving to a non-global address is InvalidArgument Errors.Target.DeniedURL."""
+        """A non-global IP literal in any spelling, or localhost, is InvalidArgument Errors.Target.DeniedURL."""
         for version in VERSIONS:
-            for endpoint in ["https://10.0.0.1/hook", "https://localhost/hook"]:
+            for endpoint in [
+                "https://10.0.0.1/hook",
+                "https://localhost/hook",
+                "https://１２７.０.０.１/hook",
+                "https://[::ffff:0:127.0.0.1]/hook",
+            ]:
                 result = await owner.call("CreateTarget", target_body(endpoint=endpoint), version)
                 expect_error(result, owner.transport, "invalid_argument", "Errors.Target.DeniedURL")
 

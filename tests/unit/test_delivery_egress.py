@@ -8,13 +8,21 @@ import socket
 
 import pytest
 import yarl
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from callout.delivery.egress import EgressBlocked, PolicyResolver, check_url, permitted_addresses
+from callout.delivery.egress import (
+    EgressBlocked,
+    PolicyResolver,
+    UnreadableURL,
+    check_url,
+    client_url,
+    permitted_addresses,
+)
 from callout.delivery.resolvers import StaticResolver
 from callout.delivery.sender import EgressDenied
-from callout.domain.egress import EgressPolicy, IPAddress
+from callout.domain.egress import EgressPolicy, InvalidHost, IPAddress, normalise_host
+from tests.egress_forms import carried_not_global_ipv4, look_alike_spelling, not_global_ipv4
 
 DEFAULT = EgressPolicy()
 DEV = EgressPolicy(dev_mode=True)
@@ -38,6 +46,31 @@ def _resolve(policy: EgressPolicy, table: dict[str, list[str]], host: str, famil
     resolver = PolicyResolver(policy, StaticResolver(table))
     results = asyncio.run(resolver.resolve(host, 443, socket.AddressFamily(family)))
     return [result["host"] for result in results]
+
+
+class TestClientUrl:
+    @pytest.mark.parametrize("host", ["１２７.０.０.１", "127。0。0。1", "①②⑦.0.0.1"])
+    def test_look_alike_host_is_read_as_the_ascii_address(self, host: str) -> None:
+        """The client reads fullwidth, ideographic-dot and circled-digit spellings as 127.0.0.1."""
+        assert client_url(f"https://{host}/hook").raw_host == "127.0.0.1"
+
+    @pytest.mark.parametrize(
+        "url", ["https://a\u00adb.example/", "https://a\u200bb.example/", "https://a\uff0fb/", "https://[]@/"]
+    )
+    def test_host_the_client_cannot_read_is_unreadable(self, url: str) -> None:
+        """Invisible characters, ones that map to a delimiter, or a broken authority make the URL unreadable."""
+        with pytest.raises(UnreadableURL):
+            client_url(url)
+
+    @given(st.text(st.sampled_from("aZ09.-ß①１。．ｆΩ𝟕"), min_size=1, max_size=20))
+    def test_policy_normalisation_matches_the_client(self, host: str) -> None:
+        """Where both read a host, the policy's normal form is the one the client connects to."""
+        try:
+            expected = normalise_host(host)
+            raw_host = client_url(f"https://{host}/").raw_host
+        except (InvalidHost, UnreadableURL):
+            reject()
+        assert normalise_host(raw_host or "") == expected
 
 
 class TestCheckUrl:
@@ -71,6 +104,40 @@ class TestCheckUrl:
     def test_unicode_spelling_of_localhost_is_blocked(self) -> None:
         """A host that IDNA maps onto localhost is refused like localhost."""
         assert _blocked_rule(DEFAULT, "https://ⓛocalhost/hook") == "host"
+
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "example.com@127.0.0.1",
+            "user:pw@[::1]",
+            "[fe80::1%25eth0]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:0:127.0.0.1]",
+            "[::127.0.0.1]",
+            "[fec0::1]",
+            "[3fff::1]",
+            "[5f00::1]",
+            "[100:0:0:1::1]",
+        ],
+    )
+    def test_userinfo_zone_and_bracketed_forms_are_judged_by_their_address(self, host: str) -> None:
+        """Userinfo, zone ids and bracketed IPv4 carriers are refused by the address the client connects to."""
+        assert _blocked_rule(DEFAULT, f"https://{host}/hook") == "host"
+
+    def test_refusal_names_the_table_block(self) -> None:
+        """The refusal says which registry block the address is in."""
+        with pytest.raises(EgressBlocked, match=r"3fff::/20 Documentation \(RFC 9637\)"):
+            check_url(DEFAULT, yarl.URL("https://[3fff::1]/hook"))
+
+    @given(carried_not_global_ipv4())
+    def test_literal_carrying_a_non_global_ipv4_is_blocked(self, carrier: ipaddress.IPv6Address) -> None:
+        """Any IPv6 literal that carries a non-global IPv4 address is refused before connecting."""
+        assert _blocked_rule(DEFAULT, f"https://[{carrier}]/hook") == "host"
+
+    @given(not_global_ipv4().flatmap(look_alike_spelling))
+    def test_look_alike_spelling_of_a_non_global_address_is_blocked(self, host: str) -> None:
+        """A non-global IPv4 address spelt with look-alike digits and dots is refused before connecting."""
+        assert _blocked_rule(DEFAULT, f"https://{host}/hook") == "host"
 
 
 class TestPermittedAddresses:
@@ -121,6 +188,12 @@ class TestPolicyResolver:
         """A hex IPv4 spelling that reaches the resolver is refused, not looked up."""
         with pytest.raises(EgressDenied):
             _resolve(DEV, {}, "0x7f.1")
+
+    @given(carried_not_global_ipv4())
+    def test_name_resolving_to_a_carrier_of_a_non_global_ipv4_is_refused(self, carrier: ipaddress.IPv6Address) -> None:
+        """A name whose only address carries a non-global IPv4 address resolves to nothing allowed."""
+        with pytest.raises(EgressDenied):
+            _resolve(DEFAULT, {"carrier.test": [str(carrier)]}, "carrier.test")
 
     def test_localhost_is_refused_without_lookup(self) -> None:
         """localhost is refused by name even if the resolver would answer a public address."""

@@ -59,7 +59,7 @@ def client_url(raw_url: str) -> yarl.URL:
     """The URL exactly as aiohttp reads it (host IDNA-mapped, IPv6 compressed); UnreadableURL if it cannot."""
     try:
         return yarl.URL(raw_url)
-    except (ValueError, TypeError) as error:  # UnicodeError is a ValueError
+    except (ValueError, TypeError, IndexError) as error:  # yarl raises IndexError on "https://[]@/"
         raise UnreadableURL("the HTTP client cannot read this URL (is its host a valid IDNA name?)") from error
 
 
