@@ -5,11 +5,12 @@ Every row of the IANA IPv4 and IPv6 Special-Purpose Address Registries is here w
 registries (multicast, the IPv6 space outside global unicast, the deprecated site-local block) and two
 deprecated IPv6 forms that carry an IPv4 address. An address is global when the most specific block
 containing it is marked globally reachable, or when no block contains it. ``N/A`` (Teredo, 6to4) and a
-missing value count as not global. The lookup is a few dict probes, because it runs on every connect.
+missing value count as not global. The lookup is one binary search, because it runs on every connect.
 """
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,31 +151,34 @@ EMBEDDING_ROWS = (
 ALL_BLOCKS = IPV4_SPECIAL_ROWS + IPV6_SPECIAL_ROWS + ADDRESS_SPACE_ROWS + EMBEDDING_ROWS
 
 
-class _PrefixIndex:
-    """Longest-prefix match over one address family: one dict per prefix length, longest first."""
+class _IntervalIndex:
+    """Longest-prefix match over one address family as one binary search.
 
-    def __init__(self, blocks: Iterable[AddressBlock], bits: int) -> None:
-        self._bits = bits
-        by_length: dict[int, dict[int, AddressBlock]] = {}
-        for block in blocks:
-            rows = by_length.setdefault(block.network.prefixlen, {})
-            key = int(block.network.network_address) >> (bits - block.network.prefixlen)
-            if key in rows:
-                raise ValueError(f"{block.network} is in the address table twice")
-            rows[key] = block
-        self._levels = [(bits - length, by_length[length]) for length in sorted(by_length, reverse=True)]
+    The block edges cut the address space into intervals inside which the set of containing blocks
+    does not change, so each interval's most specific block is found once, here, by a plain scan.
+    """
+
+    def __init__(self, blocks: Iterable[AddressBlock], size: int) -> None:
+        rows = list(blocks)
+        if len({block.network for block in rows}) != len(rows):
+            raise ValueError("a block is in the address table twice")
+        edges = {0} | {int(b.network.network_address) for b in rows}
+        edges |= {int(b.network.broadcast_address) + 1 for b in rows} - {size}
+        self._starts = sorted(edges)
+        self._blocks = [_scan(rows, start) for start in self._starts]
 
     def most_specific(self, value: int) -> AddressBlock | None:
         """The block with the longest prefix containing the address whose integer value is given."""
-        for shift, rows in self._levels:
-            block = rows.get(value >> shift)
-            if block is not None:
-                return block
-        return None
+        return self._blocks[bisect.bisect_right(self._starts, value) - 1]
 
 
-_IPV4_INDEX = _PrefixIndex((b for b in ALL_BLOCKS if b.network.version == 4), 32)
-_IPV6_INDEX = _PrefixIndex((b for b in ALL_BLOCKS if b.network.version == 6), 128)
+def _scan(rows: list[AddressBlock], value: int) -> AddressBlock | None:
+    containing = [b for b in rows if int(b.network.network_address) <= value <= int(b.network.broadcast_address)]
+    return max(containing, key=lambda block: block.network.prefixlen, default=None)
+
+
+_IPV4_INDEX = _IntervalIndex((b for b in ALL_BLOCKS if b.network.version == 4), 2**32)
+_IPV6_INDEX = _IntervalIndex((b for b in ALL_BLOCKS if b.network.version == 6), 2**128)
 
 
 def most_specific_block(address: IPAddress) -> AddressBlock | None:
