@@ -156,6 +156,12 @@ class TestPermittedAddresses:
         addresses: list[IPAddress] = [PRIVATE, ipaddress.ip_address("10.9.0.1")]
         assert permitted_addresses(policy, "internal.svc", addresses) == [PRIVATE]
 
+    def test_allow_listed_name_may_not_use_a_carrier_of_a_deny_listed_address(self) -> None:
+        """The deny list also applies to the IPv4 address a NAT64 answer of an allow-listed name carries."""
+        policy = EgressPolicy.from_entries(allow=["internal.svc"], deny=["10.9.0.0/16"])
+        addresses: list[IPAddress] = [ipaddress.ip_address("64:ff9b::a09:1"), PRIVATE]
+        assert permitted_addresses(policy, "internal.svc", addresses) == [PRIVATE]
+
 
 class TestPolicyResolver:
     @given(address=st.ip_addresses(), policy=st.sampled_from(POLICIES))
