@@ -65,6 +65,11 @@ class WorkerPool:
         self._stop.set()
 
     @property
+    def context(self) -> ServiceContext:
+        """The services the workers use."""
+        return self._context
+
+    @property
     def stats(self) -> list[WorkerStats]:
         """Every worker's counters."""
         return [worker.stats for worker in self.workers]
