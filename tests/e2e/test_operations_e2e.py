@@ -100,6 +100,13 @@ class TestPublicUrl:
             document = client.get("/.well-known/openid-configuration", headers=HOSTILE_HEADERS).json()
         assert document == {"issuer": EXTERNAL_URL, "jwks_uri": f"{EXTERNAL_URL}/oauth/v2/keys"}
 
+    def test_forwarded_proto_counts_only_from_a_configured_proxy(self, start_server: StartServer) -> None:
+        """Behind a configured proxy (127.0.0.1) X-Forwarded-Proto sets the scheme; the host stays the listener's."""
+        server = start_server("sqlite", extra_args=("--forwarded-allow-ips", "127.0.0.1"))
+        with server.http() as client:
+            document = client.get("/.well-known/openid-configuration", headers=HOSTILE_HEADERS).json()
+        assert document["issuer"] == server.base_url.replace("http://", "https://")
+
 
 async def _closed_by_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, trickle: bytes) -> bool:
     """Send ``trickle`` a byte at a time until the server closes the connection; False if it never does."""
