@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, replace
@@ -146,9 +147,10 @@ def bind_listener(host: str, port: int, what: str) -> socket.socket:
     try:
         return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
         raise FailedPrecondition(
             "Errors.Listener.Bind",
-            f"cannot listen on {host}:{port} for {what} ({error.strerror}); set another address with "
+            f"cannot listen on {host}:{port} for {what} ({reason}); set another address with "
             "--metrics-address or CALLOUT_METRICS_ADDRESS (empty turns the metrics listener off)",
         ) from error
 
