@@ -14,9 +14,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from callout.api.app import create_app, with_api_catalog
 from callout.api.metrics import metrics_app
 from callout.server import ServedApp, build_app
 from callout.services.auth import authenticate
+from callout.services.context import ServiceContext
+from callout.services.workers import WorkerPool
 from callout.settings import Settings
 from tests.delivery_receivers import ReceiverFactory
 
@@ -95,6 +98,20 @@ class TestSharedContext:
         api_router = await served.served.app.state.api.context.routers.router_for(instance_id)
         assert worker_router is api_router
         assert worker_router.target(target_id) is not None
+
+
+class TestAppAssembly:
+    async def test_api_catalog_is_added_once(self, context: ServiceContext) -> None:
+        """A context that already has callout's methods is used as it is, not copied with fresh caches."""
+        with_methods = with_api_catalog(context)
+        assert with_methods is not context
+        assert with_api_catalog(with_methods) is with_methods
+        assert f"{ACTION}/SetExecution" in with_methods.catalog.methods
+
+    async def test_workers_on_another_context_are_refused(self, context: ServiceContext) -> None:
+        """create_app refuses workers whose context is not the app's, which would split the caches."""
+        with pytest.raises(ValueError, match="share the app's context"):
+            create_app(context, workers=WorkerPool(context, 1))
 
 
 class TestMetricLabels:
