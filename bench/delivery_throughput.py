@@ -57,6 +57,7 @@ WAIT_SECONDS = 900.0
 def _environment() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CALLOUT_")}
     env.update(CALLOUT_LOG_LEVEL="warning", CALLOUT_EGRESS_RESOLVER="static", PYTHONUNBUFFERED="1")
+    env.update(CALLOUT_METRICS_ADDRESS="")  # serve and worker side by side would both want the default port
     return env
 
 

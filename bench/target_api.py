@@ -34,7 +34,7 @@ def _start_server(data_dir: Path, port: int, database_url: str | None) -> subpro
     command = [sys.executable, "-m", "callout", "serve", "--data-dir", str(data_dir), "--port", str(port)]
     if database_url:
         command += ["--database-url", database_url]
-    env = {**os.environ, "CALLOUT_LOG_LEVEL": "warning"}
+    env = {**os.environ, "CALLOUT_LOG_LEVEL": "warning", "CALLOUT_METRICS_ADDRESS": ""}
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 import structlog
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -43,9 +44,22 @@ def storage_options(command: _F) -> _F:
     )(command)
 
 
+def metrics_option(command: _F) -> _F:
+    """Where a long-running process serves its metrics."""
+    return click.option(
+        "--metrics-address",
+        help="host:port of the Prometheus metrics listener; default 127.0.0.1:9464, empty turns it off "
+        "(env CALLOUT_METRICS_ADDRESS).",
+    )(command)
+
+
 def _settings(**given: Any) -> Settings:
     # Only options actually given override the environment and the defaults.
-    return Settings(**{key: value for key, value in given.items() if value is not None})
+    try:
+        return Settings(**{key: value for key, value in given.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise click.UsageError(f"invalid setting: {problems}") from error
 
 
 def _run_with_context(settings: Settings, action: Callable[[ServiceContext], Coroutine[Any, Any, Any]]) -> Any:
@@ -87,6 +101,40 @@ def main() -> None:
 @click.option(
     "--workers", type=click.IntRange(0, 64), help="Delivery workers in this process; default 1 (env CALLOUT_WORKERS)."
 )
+@metrics_option
+@click.option(
+    "--external-url",
+    help="Public URL of this server, the issuer of the discovery document; default the listener's address "
+    "(env CALLOUT_EXTERNAL_URL).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    help="Comma-separated proxy addresses/CIDRs whose X-Forwarded-For/-Proto are believed; default none "
+    "(env CALLOUT_FORWARDED_ALLOW_IPS).",
+)
+@click.option(
+    "--header-timeout",
+    "header_timeout_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a client has to send the request headers; default 10 (env CALLOUT_HEADER_TIMEOUT_SECONDS).",
+)
+@click.option(
+    "--body-timeout",
+    "body_timeout_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a client has to send the request body; default 30 (env CALLOUT_BODY_TIMEOUT_SECONDS).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    "keep_alive_seconds",
+    type=click.IntRange(min=1),
+    help="Seconds an idle kept-alive connection stays open; default 5 (env CALLOUT_KEEP_ALIVE_SECONDS).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Connections served at once, more are answered 503; default 1000 (env CALLOUT_MAX_CONNECTIONS).",
+)
 def serve(**options: Any) -> None:
     """Serve the API; the first start creates the default instance and its admin token file."""
     settings = _settings(**options)
@@ -102,6 +150,7 @@ def serve(**options: Any) -> None:
 
 @main.command()
 @storage_options
+@metrics_option
 @click.option(
     "--workers", "count", type=click.IntRange(1, 64), default=2, show_default=True, help="Concurrent worker loops."
 )

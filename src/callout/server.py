@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 from contextlib import AbstractContextManager, nullcontext
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, Any
 
 import structlog
 import uvicorn
 
-from callout.api.app import create_app
+from callout.api.app import create_app, with_api_catalog
+from callout.api.metrics import ApiMetrics, metrics_app
+from callout.listeners import ConnectionLimits, metrics_listener, uvicorn_config
+from callout.services.context import ServiceContext
 from callout.services.instances import bootstrap
 from callout.services.runtime import open_context
 from callout.services.workers import WorkerPool, lock_sqlite_data_dir
@@ -28,42 +32,70 @@ def _process_lock(settings: Settings) -> AbstractContextManager[IO[str] | None]:
 
 
 async def run_server(settings: Settings) -> None:
-    """Serve the API (and, unless ``workers`` is 0, deliver) until interrupted.
+    """Serve the API (and, unless ``workers`` is 0, deliver) until interrupted; metrics on their own listener.
 
     The app's lifespan stops the workers and closes the services: uvicorn re-raises SIGTERM after
     its graceful shutdown, so code after ``serve()`` would never run.
     """
     with _process_lock(settings):
-        context = await open_context(settings)
-        token_file = await bootstrap(context, settings.data_dir)
-        if token_file is not None:
-            log.info("bootstrap.admin_token_written", path=str(token_file.resolve()))
-        pool = WorkerPool(context, settings.workers, settings.worker_settings())
-        app = create_app(context, max_body_bytes=settings.max_body_bytes, owns_context=True, workers=pool)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
-        log.info(
-            "serving",
-            url=f"http://{settings.host}:{settings.port}",
-            database=redact_url(settings.resolved_database_url),
-            mode="dev" if settings.dev else "production",
-            workers=settings.workers,
-        )
-        await uvicorn.Server(config).serve()
+        served = await build_app(settings)
+        limits = ConnectionLimits.from_settings(settings)
+        config = uvicorn_config(served.app, settings.host, settings.port, limits, settings.forwarded_allow_ips)
+        async with metrics_listener(settings, metrics_app(served.metrics.registry)):
+            log.info(
+                "serving",
+                url=f"http://{settings.host}:{settings.port}",
+                external_url=settings.external_url,
+                database=redact_url(settings.resolved_database_url),
+                mode="dev" if settings.dev else "production",
+                workers=settings.workers,
+            )
+            await uvicorn.Server(config).serve()
         log.info("stopped")
 
 
+@dataclass(frozen=True)
+class ServedApp:
+    """What ``serve`` runs: the API app, and the context, workers and metrics it shares with nobody else."""
+
+    app: Any
+    context: ServiceContext
+    workers: WorkerPool
+    metrics: ApiMetrics
+
+
+async def build_app(settings: Settings) -> ServedApp:
+    """Open the services, bootstrap, and build the app with its workers over one shared context."""
+    context = with_api_catalog(await open_context(settings))
+    token_file = await bootstrap(context, settings.data_dir)
+    if token_file is not None:
+        log.info("bootstrap.admin_token_written", path=str(token_file.resolve()))
+    pool = WorkerPool(context, settings.workers, settings.worker_settings())
+    app = create_app(
+        context,
+        max_body_bytes=settings.max_body_bytes,
+        owns_context=True,
+        workers=pool,
+        external_url=settings.external_url,
+    )
+    return ServedApp(app, context, pool, app.state.api.metrics)
+
+
 async def run_workers(settings: Settings, count: int) -> None:
-    """Deliver with ``count`` workers and no API until SIGINT or SIGTERM."""
+    """Deliver with ``count`` workers and no API until SIGINT or SIGTERM; metrics on their own listener."""
     with _process_lock(settings):
         context = await open_context(settings)
         pool = WorkerPool(context, count, settings.worker_settings())
+        metrics = ApiMetrics()
+        metrics.watch(context, pool)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, pool.request_stop)
         log.info("worker.starting", database=redact_url(settings.resolved_database_url), workers=count)
-        pool.start()
         try:
-            await pool.wait()
+            async with metrics_listener(settings, metrics_app(metrics.registry)):
+                pool.start()
+                await pool.wait()
         finally:
             await context.close()
             log.info("worker.stopped")

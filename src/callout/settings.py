@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from callout.services.worker import WorkerSettings
 
 DEFAULT_PORT = 8080
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
 
 
 class Settings(BaseSettings):
@@ -43,6 +46,42 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
+    # Listeners, connection limits and the public URL: docs/operations.md.
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
+    external_url: str | None = None
+    forwarded_allow_ips: str = ""
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_seconds: int = Field(default=5, ge=1, le=3600)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _check_metrics_address(cls, value: str) -> str:
+        if value.strip():
+            split_address(value)
+        return value.strip()
+
+    @field_validator("external_url")
+    @classmethod
+    def _check_external_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                "must be an http(s) URL with a host and no query or fragment, e.g. https://callout.example"
+            )
+        return value.strip().rstrip("/")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_forwarded_allow_ips(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # a ValueError names the bad entry
+        return ",".join(entries)
 
     @property
     def resolved_database_url(self) -> str:
@@ -50,6 +89,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'callout.db').resolve()}"
+
+    @property
+    def metrics_listener(self) -> tuple[str, int] | None:
+        """The metrics listener's host and port, or None when it is turned off."""
+        return split_address(self.metrics_address) if self.metrics_address else None
 
     def worker_settings(self) -> WorkerSettings:
         """The delivery workers' schedule and limits."""
@@ -68,3 +112,12 @@ class Settings(BaseSettings):
             lease=timedelta(seconds=self.delivery_lease_seconds),
             poll_interval=self.delivery_poll_seconds,
         )
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) as a pair; a ValueError says what is wrong."""
+    host, separator, port = address.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not separator or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{address!r} is not host:port (e.g. 127.0.0.1:9464 or [::1]:9464)")
+    return host, int(port)

@@ -44,10 +44,12 @@ def callout_command() -> list[str]:
 def child_environment() -> dict[str, str]:
     """This process's environment without CALLOUT_* settings, unbuffered, with a wide terminal for tables.
 
-    Servers resolve only pinned names, so no test sends a DNS query off this machine.
+    Servers resolve only pinned names, so no test sends a DNS query off this machine. The metrics
+    listener is off unless asked for: processes started side by side would all want its default port.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("CALLOUT_")}
     env.update(PYTHONUNBUFFERED="1", COLUMNS="250", NO_COLOR="1", CALLOUT_EGRESS_RESOLVER="static")
+    env.update(CALLOUT_METRICS_ADDRESS="")
     return env
 
 
@@ -143,6 +145,7 @@ class Server:
     database: Database
     log_path: Path
     process: subprocess.Popen[bytes]
+    metrics_url: str = ""
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -284,16 +287,18 @@ def _launch(
     tmp_path_factory: pytest.TempPathFactory,
     env: dict[str, str] | None = None,
 ) -> Server:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("callout-log") / "server.log"
     command = [*callout_command(), "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--metrics-address", f"127.0.0.1:{metrics_port}"]
     if database.url is not None:
         command += ["--database-url", database.url]
     command += list(extra_args)
     with log_path.open("wb") as log_file:
         environment = {**child_environment(), **(env or {})}
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
-    return Server(f"http://127.0.0.1:{port}", port, data_dir, database, log_path, process)
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    return Server(f"http://127.0.0.1:{port}", port, data_dir, database, log_path, process, metrics_url)
 
 
 def _wait_until_healthy(server: Server) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from callout.api.app import create_app
+from callout.api.metrics import metrics_app
 from callout.domain.auth import Role
 from callout.services.context import ServiceContext
 from callout.services.secrets import SecretBox
@@ -35,6 +36,29 @@ REST_PATHS = {
     f"/{version}/actions/targets{suffix}" for version in ("v2", "v2beta") for suffix in ("", "/search", "/{id}")
 }
 OfflineClient = Callable[[str], Awaitable[httpx.AsyncClient]]
+MetricsClient = Callable[[str | None], tuple[httpx.AsyncClient, httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_metered_client(context: ServiceContext) -> AsyncIterator[MetricsClient]:
+    """Factory: a client of an in-process app (with a token if given) and a client of its metrics listener app."""
+    app = create_app(context)
+    scraper = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=metrics_app(app.state.api.metrics.registry)), base_url="http://metrics.test"
+    )
+    clients = [scraper]
+
+    def make(token: str | None) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://callout.test", headers=headers
+        )
+        clients.append(client)
+        return client, scraper
+
+    yield make
+    for client in clients:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -132,16 +156,20 @@ class TestHealth:
 
 
 class TestMetrics:
+    async def test_api_port_does_not_serve_metrics(self, make_client: MakeClient) -> None:
+        """/metrics on the API app answers 404: metrics are served by their own listener only."""
+        assert (await make_client(None).get("/metrics")).status_code == 404
+
     async def test_rpc_counter_has_rpc_transport_and_code_labels(
-        self, make_principal: MakePrincipal, make_client: MakeClient
+        self, make_principal: MakePrincipal, make_metered_client: MetricsClient
     ) -> None:
         """Each finished RPC increments callout_rpc_requests_total for its rpc, transport and code."""
         _, token = await make_principal(Role.IAM_OWNER)
-        client = make_client(token)
+        client, scraper = make_metered_client(token)
         await call_rpc(client, "connect", "CreateTarget", VALID_CREATE)
         await call_rpc(client, "rest", "GetTarget", {"id": "404"})
         await call_rpc(client, "rest", "GetTarget", {"id": "405"})
-        exposition = (await client.get("/metrics")).text
+        exposition = (await scraper.get("/metrics")).text
         counts = {
             (labels["rpc"], labels["transport"], labels["code"]): value
             for name, labels, value in _samples(exposition, "callout_rpc_requests")
@@ -152,22 +180,24 @@ class TestMetrics:
             ("/zitadel.action.v2.ActionService/GetTarget", "rest", "not_found"): 2.0,
         }
 
-    async def test_unauthenticated_calls_are_counted(self, make_client: MakeClient) -> None:
+    async def test_unauthenticated_calls_are_counted(self, make_metered_client: MetricsClient) -> None:
         """A call refused for lack of a token is counted with code unauthenticated."""
-        client = make_client(None)
+        client, scraper = make_metered_client(None)
         await call_rpc(client, "connect", "ListTargets", {})
-        exposition = (await client.get("/metrics")).text
+        exposition = (await scraper.get("/metrics")).text
         labels = [labels for name, labels, _ in _samples(exposition, "callout_rpc_requests") if name.endswith("_total")]
         assert labels == [
             {"rpc": "/zitadel.action.v2.ActionService/ListTargets", "transport": "connect", "code": "unauthenticated"}
         ]
 
-    async def test_rpc_latency_is_a_histogram(self, make_principal: MakePrincipal, make_client: MakeClient) -> None:
+    async def test_rpc_latency_is_a_histogram(
+        self, make_principal: MakePrincipal, make_metered_client: MetricsClient
+    ) -> None:
         """RPC latency is exposed as a histogram with buckets, a count and a sum per rpc and transport."""
         _, token = await make_principal(Role.IAM_OWNER)
-        client = make_client(token)
+        client, scraper = make_metered_client(token)
         await call_rpc(client, "rest", "ListTargets", {})
-        exposition = (await client.get("/metrics")).text
+        exposition = (await scraper.get("/metrics")).text
         families = {family.name: family.type for family in text_string_to_metric_families(exposition)}
         samples = [
             (name, labels, value)
@@ -179,11 +209,18 @@ class TestMetrics:
         assert (families["callout_rpc_duration_seconds"], buckets["+Inf"], count) == ("histogram", 1.0, [1.0])
         assert len(buckets) > 1
 
-    async def test_metrics_use_the_prometheus_text_format(self, make_client: MakeClient) -> None:
-        """/metrics answers in the Prometheus text exposition format without a token."""
-        response = await make_client(None).get("/metrics")
+    async def test_metrics_use_the_prometheus_text_format(self, make_metered_client: MetricsClient) -> None:
+        """The metrics listener answers /metrics in the Prometheus text exposition format."""
+        response = await make_metered_client(None)[1].get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
+        assert any(family.name == "callout_target_calls" for family in text_string_to_metric_families(response.text))
+
+    async def test_metrics_listener_serves_nothing_else(self, make_metered_client: MetricsClient) -> None:
+        """Any other path on the metrics listener, e.g. an API route, answers 404."""
+        scraper = make_metered_client(None)[1]
+        for path in ["/", "/healthz", "/v2/actions/targets/search", "/metrics/x"]:
+            assert (await scraper.get(path)).status_code == 404, path
 
 
 class TestOpenApi:
@@ -206,7 +243,7 @@ class TestRequestIds:
     async def test_every_response_carries_a_request_id(self, make_client: MakeClient) -> None:
         """Operational endpoints and unknown paths answer with an X-Request-Id header."""
         client = make_client(None)
-        for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/no/such/path", "/v2/no/such/path"]:
+        for path in ["/healthz", "/readyz", "/openapi.json", "/no/such/path", "/v2/no/such/path"]:
             response = await client.get(path)
             assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", response.headers["x-request-id"]), path
 

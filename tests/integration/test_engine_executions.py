@@ -13,8 +13,10 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from callout.api.app import create_app
+from callout.api.metrics import ApiMetrics
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Role
@@ -267,12 +269,14 @@ class TestRouting:
 
 class TestMetrics:
     async def test_target_call_outcomes_are_exported(self, engine: Engine) -> None:
-        """After a successful and a failed call /metrics counts both outcomes."""
+        """After a successful and a failed call the metrics count both outcomes."""
         ok = await engine.receivers.start()
         failing = await engine.receivers.start(answer(500))
         chain = [await engine.target(ok, kind="restWebhook"), await engine.target(failing, interrupt=False)]
         await engine.bind({"request": {"method": GET_TARGET}}, chain)
         await engine.rpc("GetTarget", {"id": "x"})
-        text = (await engine.client.get("/metrics")).text
+        metrics = ApiMetrics()
+        metrics.watch(engine.context)
+        text = generate_latest(metrics.registry).decode()
         assert 'callout_target_calls_total{outcome="ok"} 1.0' in text
         assert 'callout_target_calls_total{outcome="Errors.Execution.Failed"} 1.0' in text

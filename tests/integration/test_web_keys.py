@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,13 +19,17 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from callout.api.app import create_app
 from callout.errors import InvalidArgument, NotFound
 from callout.services import instances as admin
 from callout.services import webkeys
 from callout.services.context import ServiceContext
+from callout.storage import schema
 from callout.storage.schema import web_keys
 from tests.conftest import MakeClient, MakePrincipal
 
@@ -33,6 +37,38 @@ PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 KEYS_PATH = "/oauth/v2/keys"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 UNKNOWN_INSTANCE = "123456789012345678"
+EXTERNAL_URL = "https://callout.example.com"
+HOSTILE_HOSTS = st.one_of(
+    st.sampled_from(["evil.example", "evil.example:443", "callout.example.com.evil.example", "[::1]", "a/b?c#d"]),
+    st.from_regex(r"[a-z0-9.-]{1,40}(:[0-9]{1,5})?", fullmatch=True),
+)
+MakeExternalClient = Callable[[str], httpx.AsyncClient]
+
+
+@pytest.fixture
+async def make_external_client(context: ServiceContext) -> AsyncIterator[MakeExternalClient]:
+    """Factory: an anonymous client of an app configured with the given external URL."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(external_url: str) -> httpx.AsyncClient:
+        app = create_app(context, external_url=external_url)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://callout.test")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+async def database_snapshot(context: ServiceContext) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted, to show that nothing was written."""
+    snapshot: dict[str, list[tuple[Any, ...]]] = {}
+    async with context.database.read() as conn:
+        for table in schema.metadata.sorted_tables:
+            rows = (await conn.execute(sa.select(table))).all()
+            snapshot[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return snapshot
 
 
 @dataclass
@@ -120,44 +156,86 @@ class TestJwks:
         assert kids(await fetch_jwks(http)) == [(await signing_key(context, default_id)).key_id]
         assert kids(await fetch_jwks(http, other_id)) == [(await signing_key(context, other_id)).key_id]
 
-    async def test_unknown_instance_is_not_found(self, make_client: MakeClient, make_instance: MakeInstance) -> None:
-        """An unknown ``?instance=`` is 404 with the REST error body Errors.Instance.NotFound."""
+    async def test_unknown_instance_has_an_empty_key_set(
+        self, make_client: MakeClient, make_instance: MakeInstance
+    ) -> None:
+        """An unknown ``?instance=`` gets the answer of an instance without keys: 200 and no keys."""
         http = make_client()
         await make_instance()
         response = await http.get(KEYS_PATH, params={"instance": UNKNOWN_INSTANCE})
-        assert response.status_code == 404
-        body = response.json()
-        assert (body["code"], body["details"][0]["id"]) == (5, "Errors.Instance.NotFound")
+        assert (response.status_code, response.json()) == (200, {"keys": []})
 
-    async def test_no_instance_yet_is_not_found(self, make_client: MakeClient) -> None:
-        """Without any instance there is no default JWKS: 404."""
-        http = make_client()
-        assert (await http.get(KEYS_PATH)).status_code == 404
-
-    async def test_instance_without_a_key_gets_one_on_first_request(
-        self, make_client: MakeClient, make_principal: MakePrincipal, context: ServiceContext
+    async def test_unknown_and_keyless_instances_answer_alike(
+        self, make_client: MakeClient, make_principal: MakePrincipal
     ) -> None:
-        """An instance created without a web key publishes a newly created one, the same on every request."""
+        """An existing instance without a key and an unknown id get the same status, body and headers."""
         http = make_client()
         principal, _ = await make_principal()
-        first = await fetch_jwks(http, principal.instance_id)
-        assert len(first) == 1
-        assert kids(await fetch_jwks(http, principal.instance_id)) == kids(first)
-        assert kids(first) == [(await signing_key(context, principal.instance_id)).key_id]
+        keyless = await http.get(KEYS_PATH, params={"instance": principal.instance_id})
+        unknown = await http.get(KEYS_PATH, params={"instance": UNKNOWN_INSTANCE})
+        assert (keyless.status_code, keyless.content) == (unknown.status_code, unknown.content)
+        assert keyless.headers["cache-control"] == unknown.headers["cache-control"]
+
+    async def test_no_instance_yet_has_an_empty_key_set(self, make_client: MakeClient) -> None:
+        """Without any instance the default JWKS is an empty key set."""
+        response = await make_client().get(KEYS_PATH)
+        assert (response.status_code, response.json()) == (200, {"keys": []})
+
+    async def test_reading_keys_of_a_keyless_instance_writes_nothing(
+        self, make_client: MakeClient, make_principal: MakePrincipal, context: ServiceContext
+    ) -> None:
+        """Anonymous JWKS reads of an instance without a key create no key and leave every table unchanged."""
+        http = make_client()
+        principal, _ = await make_principal()
+        before = await database_snapshot(context)
+        for _ in range(3):
+            assert await fetch_jwks(http, principal.instance_id) == []
+        assert await database_snapshot(context) == before
+
+    async def test_key_made_by_a_rotation_is_published(
+        self, make_client: MakeClient, make_principal: MakePrincipal, context: ServiceContext
+    ) -> None:
+        """An instance without a key publishes the one ``callout webkeys rotate`` makes."""
+        http = make_client()
+        principal, _ = await make_principal()
+        kid = await webkeys.rotate_web_key(context, principal.instance_id)
+        assert kids(await fetch_jwks(http, principal.instance_id)) == [kid]
 
 
 class TestDiscovery:
-    async def test_jwks_uri_points_at_the_keys_endpoint(
+    async def test_issuer_without_configuration_is_the_listener_address(
         self, make_client: MakeClient, make_instance: MakeInstance
     ) -> None:
-        """The discovery document names this server as issuer and its /oauth/v2/keys as jwks_uri."""
+        """Without an external URL the issuer is the listener's address and jwks_uri its /oauth/v2/keys."""
         http = make_client()
         await make_instance()
         response = await http.get(DISCOVERY_PATH)
         assert response.status_code == 200, response.text
         document = response.json()
-        assert document["issuer"] == "http://callout.test"
+        assert document["issuer"] == "http://callout.test"  # the ASGI transport's server address
         assert document["jwks_uri"] == "http://callout.test/oauth/v2/keys"
+
+    async def test_issuer_is_the_configured_external_url(self, make_external_client: MakeExternalClient) -> None:
+        """With an external URL the issuer and jwks_uri are built on it."""
+        document = (await make_external_client(EXTERNAL_URL).get(DISCOVERY_PATH)).json()
+        assert document == {"issuer": EXTERNAL_URL, "jwks_uri": f"{EXTERNAL_URL}/oauth/v2/keys"}
+
+    @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+    @given(host=HOSTILE_HOSTS, proto=st.sampled_from(["https", "http", "ftp", "javascript"]))
+    async def test_hostile_host_and_forwarded_headers_are_ignored(
+        self, make_external_client: MakeExternalClient, host: str, proto: str
+    ) -> None:
+        """Whatever Host, X-Forwarded-Host/-Proto and Forwarded say, the document names only the external URL."""
+        headers = {"Host": host, "X-Forwarded-Host": host, "X-Forwarded-Proto": proto, "Forwarded": f"host={host}"}
+        response = await make_external_client(EXTERNAL_URL).get(DISCOVERY_PATH, headers=headers)
+        assert response.json() == {"issuer": EXTERNAL_URL, "jwks_uri": f"{EXTERNAL_URL}/oauth/v2/keys"}
+
+    async def test_hostile_host_does_not_reach_the_default_issuer(self, make_client: MakeClient) -> None:
+        """Without an external URL a Host of evil.example still yields the listener's own address."""
+        headers = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
+        document = (await make_client().get(DISCOVERY_PATH, headers=headers)).json()
+        assert "evil" not in json.dumps(document)
+        assert document["issuer"] == "http://callout.test"
 
     async def test_instance_parameter_is_kept_in_jwks_uri(
         self, make_client: MakeClient, make_instance: MakeInstance, context: ServiceContext
@@ -171,12 +249,21 @@ class TestDiscovery:
         assert response.status_code == 200, response.text
         assert kids(response.json()["keys"]) == [(await signing_key(context, other_id)).key_id]
 
-    async def test_unknown_instance_is_not_found(self, make_client: MakeClient, make_instance: MakeInstance) -> None:
-        """Discovery for an unknown ``?instance=`` is 404."""
+    async def test_instance_parameter_is_url_encoded(self, make_client: MakeClient) -> None:
+        """A ``?instance=`` value with URL syntax in it stays inside the query string of jwks_uri."""
+        document = (await make_client().get(DISCOVERY_PATH, params={"instance": "1&x=/../#@evil"})).json()
+        assert document["jwks_uri"] == "http://callout.test/oauth/v2/keys?instance=1%26x%3D%2F..%2F%23%40evil"
+
+    async def test_unknown_instance_gets_the_same_document_shape(
+        self, make_client: MakeClient, make_instance: MakeInstance
+    ) -> None:
+        """Discovery for an unknown ``?instance=`` answers 200 like any other: it does not reveal which ids exist."""
         http = make_client()
-        await make_instance()
-        response = await http.get(DISCOVERY_PATH, params={"instance": UNKNOWN_INSTANCE})
-        assert response.status_code == 404
+        known = await make_instance()
+        for instance in (known, UNKNOWN_INSTANCE):
+            response = await http.get(DISCOVERY_PATH, params={"instance": instance})
+            assert response.status_code == 200
+            assert response.json()["jwks_uri"].endswith(f"?instance={instance}")
 
 
 class TestRotation:

@@ -38,11 +38,17 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     owns_context: bool = False,
     workers: WorkerPool | None = None,
+    external_url: str | None = None,
 ) -> FastAPI:
     """Build the app around already opened services; ``owns_context`` closes them on shutdown.
 
-    ``workers`` run for the app's lifetime and stop before the services close.
+    ``workers`` run for the app's lifetime and stop before the services close; they must work on
+    the app's own context (``with_api_catalog``), so that one router cache and one chain runner
+    serve both. Its metrics (``app.state.api.metrics``) are served by the metrics listener, not here.
     """
+    context = with_api_catalog(context)
+    if workers is not None and workers.context is not context:
+        raise ValueError("the workers must share the app's context: build it with with_api_catalog()")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -63,21 +69,31 @@ def create_app(
         redirect_slashes=False,
         lifespan=lifespan,
     )
-    registry = RpcRegistry(action_rpcs() + dispatch_rpcs() + delivery_rpcs())
-    # callout's own methods are part of the catalog executions can be bound to.
-    context = replace(
-        context, catalog=context.catalog.merged(methods=[rpc.full_method for rpc in registry if rpc.intercept])
-    )
+    registry = _registry()
     metrics = ApiMetrics()
     metrics.watch(context, workers)
     app.state.api = ApiState(context=context, metrics=metrics, max_body_bytes=max_body_bytes)
     mount_connect(app, registry)
     mount_rest(app, registry)
     mount_operations(app)
-    mount_oidc(app)
+    mount_oidc(app, external_url)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _registry() -> RpcRegistry:
+    return RpcRegistry(action_rpcs() + dispatch_rpcs() + delivery_rpcs())
+
+
+def with_api_catalog(context: ServiceContext) -> ServiceContext:
+    """The context whose catalog also has callout's own methods (executions can bind to them).
+
+    A context that has them already is returned as it is: a copy would bring its own router cache
+    and chain runner, and the API and the workers of one process would no longer share them.
+    """
+    catalog = context.catalog.merged(methods=[rpc.full_method for rpc in _registry() if rpc.intercept])
+    return context if catalog == context.catalog else replace(context, catalog=catalog)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,12 +1,20 @@
-"""Prometheus metrics of one application: RPCs by method, transport and code, and their latency."""
+"""Prometheus metrics of one process: RPCs, target calls, deliveries; served on their own listener.
+
+Labels take only values from small fixed sets (RPC names, result codes, outcomes): never a target,
+instance or other id, so the series count stays bounded and a scrape shows no tenant's data.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from callout.services.context import ServiceContext
 from callout.services.worker import LATENCY_BUCKETS, WorkerStats
@@ -61,7 +69,7 @@ class _EngineCollector(Collector):
 
 
 class _DeliveryCollector(Collector):
-    """Deliveries by outcome, retries, attempt latency per target, queue depth and oldest due age."""
+    """Deliveries by outcome, retries, attempt latency, queue depth and oldest due age."""
 
     def __init__(self, workers: WorkerPool) -> None:
         self._workers = workers
@@ -86,18 +94,21 @@ class _DeliveryCollector(Collector):
         )
 
     def _latency(self, stats: list[WorkerStats]) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(
-            "callout_delivery_attempt_seconds", "Delivery attempt latency.", labels=["target"]
-        )
-        for target in sorted({t for s in stats for t in s.latency}):
-            counts = [
-                sum(col)
-                for col in zip(*(s.latency.get(target, [0] * (len(LATENCY_BUCKETS) + 1)) for s in stats), strict=True)
-            ]
-            cumulative, buckets = 0, []
-            for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts, strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
-            total = sum(s.latency_sum[target] for s in stats) / 1_000_000
-            family.add_metric([target], buckets, total)
+        family = HistogramMetricFamily("callout_delivery_attempt_seconds", "Delivery attempt latency.")
+        counts = [sum(column) for column in zip(*(s.latency for s in stats), strict=True)] if stats else []
+        cumulative, buckets = 0, []
+        for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        if buckets:
+            family.add_metric([], buckets, sum(s.latency_sum_us for s in stats) / 1_000_000)
         return family
+
+
+def metrics_app(registry: CollectorRegistry) -> Starlette:
+    """The metrics listener's app: ``GET /metrics`` in the Prometheus text format, 404 elsewhere."""
+
+    async def exposition(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[Route("/metrics", exposition, methods=["GET"])])

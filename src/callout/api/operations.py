@@ -1,9 +1,8 @@
-"""Operational endpoints: liveness, readiness and Prometheus metrics."""
+"""Operational endpoints on the API port: liveness and readiness (metrics have a listener of their own)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,14 +25,7 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition of this application's metrics."""
-    state: ApiState = request.app.state.api
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
 def mount_operations(app: FastAPI) -> None:
-    """Add /healthz, /readyz and /metrics."""
+    """Add /healthz and /readyz."""
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["operations"])
     app.add_api_route("/readyz", readyz, methods=["GET"], tags=["operations"])
-    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["operations"])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from callout.api.bodies import parse_json_object, read_bounded
@@ -58,6 +58,10 @@ async def handle_rpc(
     except CalloutError as error:
         code = error.kind.connect_code
         return JSONResponse(transport.render_error(error), status_code=error.kind.http_status)
+    except ClientDisconnect:  # gone mid-body (e.g. cut off by the body deadline): no one to answer
+        code = "canceled"
+        log.info("rpc.client_disconnected", rpc=rpc.full_method)
+        return Response(status_code=499)
     except Exception:  # the client gets a generic error, the log gets the trace
         log.exception("rpc.failed", rpc=rpc.full_method)
         code = "internal"

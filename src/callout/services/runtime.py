@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import build_resolver
 from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
+from callout.services.datadir import secure_directory, secure_sqlite_files
 from callout.services.executions import catalog_from_file
 from callout.services.secrets import SecretBox, load_or_create_master_key
 from callout.settings import Settings
@@ -18,10 +20,13 @@ from callout.storage.migrations import upgrade_to_head
 async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceContext:
     """Create the data directory, connect, apply migrations and load (or create) the master key."""
     # The data dir holds the database and the master key: only the owner may look inside.
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secure_directory(settings.data_dir)
     configured = settings.master_key.get_secret_value() if settings.master_key else None
     secret_box = SecretBox(load_or_create_master_key(settings.data_dir, configured))
     database = Database(settings.resolved_database_url)
+    sqlite_file = database.url.database if database.is_sqlite else None
+    if sqlite_file and sqlite_file != ":memory:":
+        secure_sqlite_files(Path(sqlite_file))
     if migrate:
         await upgrade_to_head(database)
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)

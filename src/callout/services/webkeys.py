@@ -88,21 +88,21 @@ async def active_web_key(context: ServiceContext, conn: Connection, instance_id:
     return WebKey(kid, algorithm, json.loads(context.secret_box.decrypt(sealed)))
 
 
-async def jwks(context: ServiceContext, instance_id: str) -> dict[str, Any]:
-    """The instance's public JWKS: the active key first, then retired keys still published."""
-    await ensure_web_key(context, instance_id)
+async def jwks(context: ServiceContext, requested: str | None) -> dict[str, Any]:
+    """The public JWKS of the requested instance, else of the default (oldest) one.
+
+    The active key comes first, then retired keys still published. An instance without a key has an
+    empty key set, and so has an unknown instance (or none at all): the answer does not tell which
+    ids exist. Reading never creates a key: anyone may call this, and a read must not write. Keys
+    are made with the instance, by ``callout webkeys rotate``, or when a payload first needs one.
+    """
     async with context.database.read() as conn:
+        instance_id = requested or await _default_instance(conn)
+        if instance_id is None:
+            return {"keys": []}
         return {"keys": await store.published_web_keys(conn, instance_id, context.clock.now())}
 
 
-async def discovery_instance(context: ServiceContext, requested: str | None) -> str:
-    """The instance a JWKS or discovery request is for: the one asked for, else the default (oldest)."""
-    async with context.database.read() as conn:
-        if requested:
-            if await instance_store.find_instance(conn, requested) is None:
-                raise NotFound("Errors.Instance.NotFound", "no such instance")
-            return requested
-        instances = await instance_store.list_instances(conn)
-    if not instances:
-        raise NotFound("Errors.Instance.NotFound", "no instance exists yet")
-    return instances[0].id
+async def _default_instance(conn: Connection) -> str | None:
+    instances = await instance_store.list_instances(conn)
+    return instances[0].id if instances else None

@@ -65,15 +65,16 @@ class WorkerStats:
 
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     retries: int = 0
-    latency: dict[str, list[int]] = field(default_factory=dict)  # per target: bucket counts + overflow
-    latency_sum: collections.Counter[str] = field(default_factory=collections.Counter)
+    # One histogram for all targets: a label per target (or instance) would grow without bound and
+    # show every tenant's ids to whoever scrapes (docs/operations.md).
+    latency: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))  # + overflow
+    latency_sum_us: int = 0
 
-    def observe(self, target_id: str, seconds: float) -> None:
-        """Count one attempt's latency in the target's buckets."""
-        buckets = self.latency.setdefault(target_id, [0] * (len(LATENCY_BUCKETS) + 1))
+    def observe(self, seconds: float) -> None:
+        """Count one attempt's latency in its bucket."""
         index = next((i for i, bound in enumerate(LATENCY_BUCKETS) if seconds <= bound), len(LATENCY_BUCKETS))
-        buckets[index] += 1
-        self.latency_sum[target_id] += int(seconds * 1_000_000)
+        self.latency[index] += 1
+        self.latency_sum_us += int(seconds * 1_000_000)
 
 
 class DeliveryWorker:
@@ -200,7 +201,7 @@ class DeliveryWorker:
         retry_after: timedelta | None = None,
     ) -> AttemptResult:
         latency = timedelta(seconds=time.perf_counter() - clock)
-        self.stats.observe(delivery.target_id, latency.total_seconds())
+        self.stats.observe(latency.total_seconds())
         attempt = Attempt(
             delivery.id, 0, started, latency, None if response is None else response.status, error, _head(response)
         )

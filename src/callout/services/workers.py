@@ -14,6 +14,7 @@ import structlog
 
 from callout.errors import FailedPrecondition, Unavailable
 from callout.services.context import ServiceContext
+from callout.services.datadir import secure_directory
 from callout.services.worker import DeliveryWorker, WorkerSettings, WorkerStats
 from callout.storage import deliveries as store
 from callout.storage.notify import listen_for_deliveries
@@ -65,6 +66,11 @@ class WorkerPool:
         self._stop.set()
 
     @property
+    def context(self) -> ServiceContext:
+        """The services the workers use."""
+        return self._context
+
+    @property
     def stats(self) -> list[WorkerStats]:
         """Every worker's counters."""
         return [worker.stats for worker in self.workers]
@@ -81,8 +87,9 @@ class WorkerPool:
 
 def lock_sqlite_data_dir(data_dir: Path) -> IO[str]:
     """Refuse a second process on one SQLite database; returns the open lock file (keep it open)."""
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handle = (data_dir / "callout.lock").open("a+")
+    secure_directory(data_dir)
+    lock_path = data_dir / "callout.lock"
+    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as error:
