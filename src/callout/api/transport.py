@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from callout.api.bodies import parse_json_object, read_bounded
+from callout.api.errors import http_status
 from callout.api.metrics import ApiMetrics
 from callout.api.rpc import Rpc, invoke
 from callout.errors import CalloutError, Internal
@@ -24,10 +25,11 @@ ErrorRenderer = Callable[[CalloutError], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Transport:
-    """A wire format: its name for metrics and how it renders errors."""
+    """A wire format: its name for metrics, how it renders errors and which HTTP status each gets."""
 
     name: str
     render_error: ErrorRenderer
+    status_of: Callable[[CalloutError], int] = http_status
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ async def handle_rpc(
         return JSONResponse(result)
     except CalloutError as error:
         code = error.kind.connect_code
-        return JSONResponse(transport.render_error(error), status_code=error.kind.http_status)
+        return JSONResponse(transport.render_error(error), status_code=transport.status_of(error))
     except Exception:  # the client gets a generic error, the log gets the trace
         log.exception("rpc.failed", rpc=rpc.full_method)
         code = "internal"
