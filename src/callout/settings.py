@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
+
 if TYPE_CHECKING:
     from callout.services.worker import WorkerSettings
 
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
     egress_resolve: dict[str, list[str]] = Field(default_factory=dict)
     egress_resolver: str = Field(default="system", pattern="^(system|static)$")
     master_key: SecretStr | None = None
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
 
