@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callout.domain.catalog import CatalogLimits
 from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     egress_resolver: str = Field(default="system", pattern="^(system|static)$")
     master_key: SecretStr | None = None
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # Host-registered catalog entries per instance and kind (docs/limits.md).
+    catalog_max_methods: int = Field(default=CatalogLimits.methods, ge=0)
+    catalog_max_functions: int = Field(default=CatalogLimits.functions, ge=0)
+    catalog_max_events: int = Field(default=CatalogLimits.events, ge=0)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
 
@@ -52,6 +57,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'callout.db').resolve()}"
+
+    def catalog_limits(self) -> CatalogLimits:
+        """The caps on what host applications register per instance."""
+        return CatalogLimits(self.catalog_max_methods, self.catalog_max_functions, self.catalog_max_events)
 
     def worker_settings(self) -> WorkerSettings:
         """The delivery workers' schedule and limits."""
