@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from callout.api.errors import BodyTooLarge
 from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
@@ -27,11 +27,14 @@ async def read_bounded(request: Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect as error:  # the client's doing: a client error, not a traceback in the log
+        raise InvalidArgument("Errors.Request.Incomplete", "the client left before the body was complete") from error
     return b"".join(chunks)
 
 

@@ -52,13 +52,13 @@ async def handle_rpc(
     """Authenticate, run the RPC and render its response or error; never lets an exception escape."""
     state: ApiState = request.app.state.api
     started = time.perf_counter()
-    code = "ok"
+    code, error_id = "ok", ""
     try:
         principal = await authenticate(state.context, request.headers.get("authorization"))
         result = await invoke(rpc, state.context, principal, lambda: body_reader(request), request.headers.items())
         return JSONResponse(result)
-    except CalloutError as error:
-        code = error.kind.connect_code
+    except CalloutError as error:  # a client's error (or a target's): the one rpc line below says which
+        code, error_id = error.kind.connect_code, error.message_id
         return JSONResponse(transport.render_error(error), status_code=transport.status_of(error))
     except Exception:  # the client gets a generic error, the log gets the trace
         log.exception("rpc.failed", rpc=rpc.full_method)
@@ -68,4 +68,6 @@ async def handle_rpc(
     finally:
         elapsed = time.perf_counter() - started
         state.metrics.observe(rpc.full_method, transport.name, code, elapsed)
-        log.info("rpc", rpc=rpc.full_method, transport=transport.name, code=code, ms=round(elapsed * 1000, 2))
+        fields = {"error": error_id} if error_id else {}
+        ms = round(elapsed * 1000, 2)
+        log.info("rpc", rpc=rpc.full_method, transport=transport.name, code=code, ms=ms, **fields)

@@ -1,4 +1,4 @@
-"""Deeply nested request bodies on every transport: over the limit a clean 400 and one log line, at it a success.
+"""Hostile request bodies on every transport: deep, oversized, malformed or cut off, each a 4xx and one log line.
 
 The depth limit (``MAX_JSON_DEPTH``, 100 levels) is counted on the raw body before parsing, for
 Connect, REST and Dispatch alike; a body exactly at the limit runs end to end, through request,
@@ -76,6 +76,13 @@ ROUTES = {
 }
 
 
+@dataclass
+class AppEngine(Engine):
+    """An Engine that also exposes the ASGI app, for requests httpx cannot make (a client leaving mid-body)."""
+
+    app: Any = None
+
+
 @pytest.fixture
 async def make_engine(context: ServiceContext, make_principal: MakePrincipal) -> AsyncIterator[Any]:
     """Factory: an app in development mode (loopback targets allowed) and a client with a role."""
@@ -85,7 +92,7 @@ async def make_engine(context: ServiceContext, make_principal: MakePrincipal) ->
     clients: list[httpx.AsyncClient] = []
     async with ReceiverFactory() as receivers:
 
-        async def make(role: Role = Role.IAM_OWNER) -> Engine:
+        async def make(role: Role = Role.IAM_OWNER) -> AppEngine:
             principal, token = await make_principal(role)
             await execution_service.register_catalog(
                 context, principal, methods=[METHOD], functions=[], events=["order.paid"]
@@ -95,7 +102,7 @@ async def make_engine(context: ServiceContext, make_principal: MakePrincipal) ->
                 transport=httpx.ASGITransport(app=app), base_url="http://callout.test", headers=headers
             )
             clients.append(client)
-            return Engine(app.state.api.context, client, receivers, principal)
+            return AppEngine(app.state.api.context, client, receivers, principal, app)
 
         yield make
         for client in clients:
@@ -122,9 +129,67 @@ class TestOverTheLimit:
         with structlog.testing.capture_logs() as logs:
             response = await _send(engine, route, body)
         assert (response.status_code, response.json()["message"].split(" ")[0]) == (400, "Errors.Request.TooDeep")
-        assert [(entry["event"], entry["code"], "exc_info" in entry) for entry in logs] == [
-            ("rpc", "invalid_argument", False)
-        ]
+        assert _logged(logs) == [("rpc", "invalid_argument", "Errors.Request.TooDeep")]
+
+
+def _logged(logs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Each captured log entry as (event, code, error id); an entry with a traceback fails the test."""
+    assert not [entry for entry in logs if "exc_info" in entry or entry["event"] == "rpc.failed"]
+    return [(entry["event"], entry.get("code", ""), entry.get("error", "")) for entry in logs]
+
+
+class TestOtherBadBodies:
+    @pytest.mark.parametrize("name", ["connect ListTargets", "rest ListTargets"])
+    async def test_malformed_body_logs_one_line(self, make_engine: Any, name: str) -> None:
+        """Unparsable JSON is a 400 logged as one rpc line naming Errors.Request.MalformedJSON."""
+        engine = await make_engine()
+        with structlog.testing.capture_logs() as logs:
+            response = await _send(engine, ROUTES[name], '{"a": [1,')
+        assert response.status_code == 400
+        assert _logged(logs) == [("rpc", "invalid_argument", "Errors.Request.MalformedJSON")]
+
+    @pytest.mark.parametrize(("name", "status"), [("connect ListTargets", 429), ("rest ListTargets", 413)])
+    async def test_oversized_body_logs_one_line(self, make_engine: Any, name: str, status: int) -> None:
+        """A body over 1 MiB is refused (429 in Connect, 413 in REST) with one rpc line naming TooLarge."""
+        engine = await make_engine()
+        with structlog.testing.capture_logs() as logs:
+            response = await _send(engine, ROUTES[name], "{" + " " * 1024 * 1024 + "}")
+        assert response.status_code == status
+        assert _logged(logs) == [("rpc", "resource_exhausted", "Errors.Request.TooLarge")]
+
+    async def test_client_leaving_mid_body_logs_one_line(self, make_engine: Any) -> None:
+        """A client that disconnects before its body is complete leaves one rpc line, no traceback."""
+        engine = await make_engine()
+        token = engine.client.headers["authorization"].encode()
+        messages = [{"type": "http.request", "body": b'{"a":', "more_body": True}, {"type": "http.disconnect"}]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": f"{ACTION}/ListTargets",
+            "raw_path": f"{ACTION}/ListTargets".encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"authorization", token), (b"content-type", b"application/json")],
+            "server": ("callout.test", 80),
+            "client": ("127.0.0.1", 5000),
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: Any) -> None:
+            sent.append(dict(message))
+
+        with structlog.testing.capture_logs() as logs:
+            await engine.app(scope, receive, send)
+        assert (sent[0]["status"], _logged(logs)) == (
+            400,
+            [("rpc", "invalid_argument", "Errors.Request.Incomplete")],
+        )
 
 
 class TestAtTheLimit:
