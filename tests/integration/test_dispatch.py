@@ -352,6 +352,16 @@ class TestMiddlewareAtTheLimits:
         assert (response.status_code, response.json()["user"], receiver.hits) == (200, json.loads(body), [])
         assert [entry["event"] for entry in logs if entry["log_level"] != "info"] == ["callout.response_too_deep"]
 
+    async def test_response_over_the_size_limit_passes_through_unchanged(self, make_host: MakeHost) -> None:
+        """A handler's answer larger than max_body_bytes skips the response execution, with one warning."""
+        host = await make_host(max_body_bytes=4096)
+        receiver = await host.hook("response", "CreateUser", answer(200, {"replaced": True}))
+        body = b'{"name":"' + b"a" * 4050 + b'"}'  # under the limit; the handler's answer adds ~60 bytes to it
+        with structlog.testing.capture_logs() as logs:
+            response = await host.http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["user"], receiver.hits) == (200, json.loads(body), [])
+        assert [entry["event"] for entry in logs if entry["log_level"] != "info"] == ["callout.response_too_large"]
+
 
 class TestRegistration:
     async def test_first_request_registers_every_route(self, host: Host) -> None:
