@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callout.domain.catalog import CatalogLimits
+from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
+
 if TYPE_CHECKING:
     from callout.services.worker import WorkerSettings
 
@@ -43,7 +46,11 @@ class Settings(BaseSettings):
     egress_resolve: dict[str, list[str]] = Field(default_factory=dict)
     egress_resolver: str = Field(default="system", pattern="^(system|static)$")
     master_key: SecretStr | None = None
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # Host-registered catalog entries per instance and kind (docs/limits.md).
+    catalog_max_methods: int = Field(default=CatalogLimits.methods, ge=0)
+    catalog_max_functions: int = Field(default=CatalogLimits.functions, ge=0)
+    catalog_max_events: int = Field(default=CatalogLimits.events, ge=0)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
     # Listeners, connection limits and the public URL: docs/operations.md.
@@ -94,6 +101,10 @@ class Settings(BaseSettings):
     def metrics_listener(self) -> tuple[str, int] | None:
         """The metrics listener's host and port, or None when it is turned off."""
         return split_address(self.metrics_address) if self.metrics_address else None
+
+    def catalog_limits(self) -> CatalogLimits:
+        """The caps on what host applications register per instance."""
+        return CatalogLimits(self.catalog_max_methods, self.catalog_max_functions, self.catalog_max_events)
 
     def worker_settings(self) -> WorkerSettings:
         """The delivery workers' schedule and limits."""

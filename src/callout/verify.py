@@ -51,6 +51,8 @@ from joserfc.errors import BadSignatureError, JoseError, UnsupportedAlgorithmErr
 from joserfc.jwe import JWERegistry
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from callout.domain.json_depth import exceeds_json_depth
+
 SIGNATURE_HEADER = "ZITADEL-Signature"
 DEFAULT_TOLERANCE = timedelta(seconds=300)
 
@@ -286,7 +288,9 @@ def _is_compact_jwe(token: bytes) -> bool:
     if len(parts) != 5:
         return False
     try:
-        header = json.loads(base64.urlsafe_b64decode(parts[0] + b"=" * (-len(parts[0]) % 4)))
+        raw = base64.urlsafe_b64decode(parts[0] + b"=" * (-len(parts[0]) % 4))
+        # A header is a flat object: one nested too deep for the parser's stack is no JWE header.
+        header = None if exceeds_json_depth(raw) else json.loads(raw)
     except ValueError:
         return False
     return isinstance(header, dict) and "enc" in header

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+from aiohttp import web
 
 from callout.api.app import create_app
 from callout.delivery.dispatch_client import DispatchClient, DispatchError
@@ -21,6 +23,7 @@ from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Role
 from callout.domain.egress import EgressPolicy
 from callout.integrations.asgi import CalloutMiddleware, Identity
+from callout.integrations.bodies import DISPATCHED_JSON_DEPTH
 from callout.services.context import ServiceContext
 from tests.conftest import MakePrincipal
 from tests.delivery_receivers import Receiver, ReceiverFactory
@@ -61,6 +64,17 @@ class Host:
 
 
 MakeHost = Callable[..., Awaitable[Host]]
+
+
+def deep_object(depth: int) -> bytes:
+    """A JSON object nested exactly ``depth`` levels, holding a float and a string at the bottom."""
+    return b'{"a":' + b"[" * (depth - 2) + b'[1.5,"<&>"]' + b"]" * (depth - 2) + b"}"
+
+
+async def echo_request(request: web.Request) -> web.StreamResponse:
+    """A rest_call reply that answers with the request it was sent: no replacement."""
+    payload = json.loads(await request.read())
+    return web.json_response(payload["request"])
 
 
 @pytest.fixture
@@ -303,6 +317,50 @@ class TestPassThrough:
         await host.hook("response", "PingAdmin", answer(200, {"pong": "replaced"}))
         response = await host.http.post("/admin/ping")
         assert response.json() == {"pong": "replaced"}
+
+
+class TestMiddlewareAtTheLimits:
+    async def test_request_at_the_dispatched_depth_runs_end_to_end(self, host: Host) -> None:
+        """A request of 99 levels goes through its request target and reaches the handler unchanged."""
+        body = deep_object(DISPATCHED_JSON_DEPTH - 1)  # the handler's answer wraps it once more
+        receiver = await host.hook("request", "CreateUser", echo_request)
+        response = await host.http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["user"]) == (200, json.loads(body))
+        assert json.loads(receiver.hits[0].body)["request"] == json.loads(body)
+
+    async def test_request_of_the_full_dispatched_depth_reaches_the_target(self, host: Host) -> None:
+        """A request of exactly DISPATCHED_JSON_DEPTH levels is accepted and sent to the request target."""
+        body = deep_object(DISPATCHED_JSON_DEPTH)
+        receiver = await host.hook("request", "CreateUser", answer(200, {"name": "replaced"}))
+        response = await host.http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, len(receiver.hits)) == (200, 1)
+
+    async def test_body_of_exactly_the_size_limit_reaches_the_handler(self, make_host: MakeHost) -> None:
+        """With max_body_bytes=4096 a body of exactly 4096 bytes runs the request execution and the handler."""
+        host = await make_host(max_body_bytes=4096)
+        receiver = await host.hook("request", "CreateUser", echo_request)
+        body = b'{"name":"' + b"a" * (4096 - 11) + b'"}'
+        response = await host.http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["contentLength"], len(receiver.hits)) == (200, "4096", 1)
+
+    async def test_response_too_deep_for_callout_passes_through_unchanged(self, host: Host) -> None:
+        """A handler's answer nested deeper than callout accepts skips the response execution, with one warning."""
+        receiver = await host.hook("response", "CreateUser", answer(200, {"replaced": True}))
+        body = deep_object(DISPATCHED_JSON_DEPTH)  # the handler wraps it: its answer is one level deeper
+        with structlog.testing.capture_logs() as logs:
+            response = await host.http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["user"], receiver.hits) == (200, json.loads(body), [])
+        assert [entry["event"] for entry in logs if entry["log_level"] != "info"] == ["callout.response_too_deep"]
+
+    async def test_response_over_the_size_limit_passes_through_unchanged(self, make_host: MakeHost) -> None:
+        """A handler's answer larger than max_body_bytes skips the response execution, with one warning."""
+        host = await make_host(max_body_bytes=4096)
+        receiver = await host.hook("response", "CreateUser", answer(200, {"replaced": True}))
+        body = b'{"name":"' + b"a" * 4050 + b'"}'  # under the limit; the handler's answer adds ~60 bytes to it
+        with structlog.testing.capture_logs() as logs:
+            response = await host.http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["user"], receiver.hits) == (200, json.loads(body), [])
+        assert [entry["event"] for entry in logs if entry["log_level"] != "info"] == ["callout.response_too_large"]
 
 
 class TestRegistration:

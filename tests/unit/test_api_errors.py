@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callout.api.errors import connect_error_body, rest_error_body
+from callout.api.errors import BodyTooLarge, connect_error_body, http_status, rest_error_body, rest_http_status
 from callout.errors import (
     AlreadyExists,
     CalloutError,
@@ -154,3 +154,23 @@ class TestRestBody:
             "id": "Errors.Target.NotFound",
             "message": "t",
         }
+
+
+class TestHttpStatus:
+    @pytest.mark.parametrize("kind", [kind for kind, *_ in SPEC_CODES], ids=KIND_IDS)
+    def test_rest_status_is_the_kinds_status(self, kind: type[CalloutError]) -> None:
+        """Over REST every error but an oversized body keeps its kind's HTTP status."""
+        assert rest_http_status(kind("Errors.X")) == kind.kind.http_status
+
+    def test_oversized_body_is_413_over_rest(self) -> None:
+        """An oversized body is 413 Payload Too Large over REST, which clients do not retry."""
+        assert rest_http_status(BodyTooLarge("Errors.Request.TooLarge")) == 413
+
+    def test_oversized_body_is_429_in_connect(self) -> None:
+        """Connect maps resource_exhausted to 429, oversized body or not."""
+        assert http_status(BodyTooLarge("Errors.Request.TooLarge")) == 429
+
+    def test_oversized_body_keeps_the_resource_exhausted_code(self) -> None:
+        """The body of an oversized-body error says resource_exhausted in both shapes."""
+        error = BodyTooLarge("Errors.Request.TooLarge")
+        assert (connect_error_body(error)["code"], rest_error_body(error)["code"]) == ("resource_exhausted", 8)

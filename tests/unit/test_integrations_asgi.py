@@ -12,12 +12,10 @@ from callout.integrations.asgi import (
     forwarded_headers,
     matching_route_name,
     operation_name,
-    parse_json_object,
-    replaced_request,
     route_names,
     send_error,
-    with_content_length,
 )
+from callout.integrations.bodies import parse_json_object, replaced_request, with_content_length
 from tests.dispatch_support import host_app
 
 SERVICE = "example.users.v1.UserService"

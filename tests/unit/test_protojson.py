@@ -546,6 +546,26 @@ class TestFieldsRobustness:
             ACCESSORS[accessor](fields)
 
 
+def _json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.sampled_from(["a", "a_b", "aB", "c_d_e", "cDE", "x"])
+    return st.lists(children, max_size=3) | st.dictionaries(keys, children, max_size=4)
+
+
+def _renamed_recursively(value: Any) -> Any:
+    """The reference definition of protojson renaming (recursive, for small test values only)."""
+    if isinstance(value, list):
+        return [_renamed_recursively(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    renamed = {}
+    for key, item in value.items():
+        name = re.sub(r"_([a-z0-9])", lambda match: match.group(1).upper(), key)
+        if item is None or (name != key and value.get(name) is not None):
+            continue
+        renamed[name] = _renamed_recursively(item)
+    return renamed
+
+
 class TestProtojsonNames:
     def test_snake_case_keys_become_lower_camel_case(self) -> None:
         """Keys are renamed at every depth, inside lists too."""
@@ -568,6 +588,28 @@ class TestProtojsonNames:
         """String values (even with underscores) and key order stay as sent."""
         renamed = with_protojson_names({"name": "my_target", "end_point": "https://x/a_b", "id": "1"})
         assert list(renamed.items()) == [("name", "my_target"), ("endPoint", "https://x/a_b"), ("id", "1")]
+
+    def test_lists_keep_nulls_and_scalars(self) -> None:
+        """Inside lists only objects are renamed; nulls and scalars stay where they were."""
+        renamed = with_protojson_names({"items": [None, 1, "a_b", {"a_b": None, "c_d": [{"e_f": 2}]}, []]})
+        assert renamed == {"items": [None, 1, "a_b", {"cD": [{"eF": 2}]}, []]}
+
+    def test_any_depth_is_renamed_without_recursion(self) -> None:
+        """A message nested far beyond the interpreter's recursion limit is renamed (the walk is iterative)."""
+        depth = 50_000
+        message: dict[str, Any] = {"leaf_key": 1}
+        for _ in range(depth):
+            message = {"inner_list": [{"next_item": message}]}
+        renamed = with_protojson_names(message)
+        for _ in range(depth):
+            renamed = renamed["innerList"][0]["nextItem"]
+        assert renamed == {"leafKey": 1}
+
+    @given(st.recursive(st.none() | st.integers() | st.text(max_size=3), _json_containers, max_leaves=20))
+    def test_renaming_agrees_with_a_recursive_reference(self, value: Any) -> None:
+        """The iterative walk gives what the plain recursive definition gives, for any JSON value."""
+        message = {"root_value": value}
+        assert with_protojson_names(message) == _renamed_recursively(message)
 
     @given(st.dictionaries(st.from_regex(r"[a-z][a-zA-Z0-9]{0,8}", fullmatch=True), st.text() | st.integers()))
     def test_lower_camel_case_messages_are_unchanged(self, message: dict[str, Any]) -> None:

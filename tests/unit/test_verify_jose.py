@@ -155,6 +155,13 @@ class TestJwksUrl:
 
 
 class TestDecryptJwe:
+    @pytest.mark.parametrize("depth", [101, 5000, 100_000])
+    def test_header_nested_too_deep_is_malformed(self, depth: int) -> None:
+        """A JWE whose header nests 101 or more levels is malformed, never a RecursionError."""
+        header = b'{"alg":"RSA-OAEP-256","enc":"A256GCM","x":' + b"[" * depth + b"]" * depth + b"}"
+        with pytest.raises(MalformedTokenError):
+            decrypt_jwe(_b64(header) + b".a.b.c.d", rsa_pair().private_pem)
+
     def test_rsa_returns_the_inner_jwt(self) -> None:
         """An RSA JWE from callout decrypts to the JWT it carries."""
         assert decrypt_jwe(_jwe(rsa_pair()), rsa_pair().private_pem) == _jwt()

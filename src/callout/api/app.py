@@ -25,11 +25,10 @@ from callout.api.operations import mount_operations
 from callout.api.rest import mount_rest
 from callout.api.rpc import RpcRegistry
 from callout.api.transport import ApiState
+from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 from callout.errors import CalloutError, InvalidArgument, NotFound, Unimplemented
 from callout.services.context import ServiceContext
 from callout.services.workers import WorkerPool
-
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(

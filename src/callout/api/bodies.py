@@ -1,8 +1,11 @@
 """Request bodies: read at most a limit of bytes, parse one JSON object, refuse what cannot be stored.
 
-Every failure here is a client error: a body too large is ResourceExhausted, anything unparsable or
-unstorable (lone UTF-16 surrogates, NUL characters — PostgreSQL refuses both in text) is
-InvalidArgument. Nothing reaches the handlers that could turn into a 500 further down.
+Every failure here is a client error: a body too large is ResourceExhausted (``BodyTooLarge``, which
+REST answers with 413), anything nested deeper than ``MAX_JSON_DEPTH``, unparsable or unstorable (lone
+UTF-16 surrogates, NUL characters — PostgreSQL refuses both in text) is InvalidArgument. The depth is
+checked on the raw bytes before parsing, so every later walk over the value (renaming, payload
+encoding, comparisons) recurses at most that deep (docs/limits.md). Nothing reaches the handlers that
+could turn into a 500 further down.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from callout.errors import InvalidArgument, ResourceExhausted
+from callout.api.errors import BodyTooLarge
+from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
+from callout.errors import InvalidArgument
 
 
 async def read_bounded(request: Request, limit: int) -> bytes:
@@ -22,21 +27,28 @@ async def read_bounded(request: Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect as error:  # the client's doing: a client error, not a traceback in the log
+        raise InvalidArgument("Errors.Request.Incomplete", "the client left before the body was complete") from error
     return b"".join(chunks)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Parse a JSON object; an empty body is ``{}``."""
+    """Parse a JSON object of at most ``MAX_JSON_DEPTH`` levels; an empty body is ``{}``."""
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as error:  # ValueError covers JSONDecodeError and huge integers
+        # Decoded as json.loads would (UTF-8, -16 or -32), so the depth is counted on the very text parsed.
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        if exceeds_json_depth(text):
+            raise InvalidArgument("Errors.Request.TooDeep", f"arrays and objects nest over {MAX_JSON_DEPTH} levels")
+        body = json.loads(text)
+    except ValueError as error:  # covers JSONDecodeError, UnicodeDecodeError and huge integers
         raise _malformed(f"the body is not valid JSON: {str(error)[:200]}") from error
     if not isinstance(body, dict):
         raise _malformed("the body must be a JSON object")
@@ -71,5 +83,5 @@ def _malformed(detail: str) -> InvalidArgument:
     return InvalidArgument("Errors.Request.MalformedJSON", detail)
 
 
-def _too_large(limit: int) -> ResourceExhausted:
-    return ResourceExhausted("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge("Errors.Request.TooLarge", f"the body is larger than {limit} bytes")

@@ -5,7 +5,25 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from callout.errors import CalloutError
+from callout.errors import CalloutError, ResourceExhausted
+
+
+class BodyTooLarge(ResourceExhausted):
+    """The request body is over the size limit: ``resource_exhausted`` (HTTP 429) in Connect, 413 in REST."""
+
+
+def http_status(error: CalloutError) -> int:
+    """The HTTP status of an error in Connect's mapping (a code's fixed status)."""
+    return error.kind.http_status
+
+
+def rest_http_status(error: CalloutError) -> int:
+    """The HTTP status of an error over REST: as in Connect, but 413 for an oversized body.
+
+    grpc-gateway would answer 429, which generic HTTP clients take as "retry later"; a body that is
+    too large will never pass, so REST says so (docs/limits.md).
+    """
+    return 413 if isinstance(error, BodyTooLarge) else error.kind.http_status
 
 
 def _proto_string(field_number: int, value: str) -> bytes:

@@ -41,25 +41,40 @@ def with_protojson_names(message: dict[str, Any]) -> dict[str, Any]:
 
     Request targets see what ZITADEL's marshaller would write for the request; a key sent both ways
     keeps its lowerCamelCase value, as reading does. Only for callout's own messages, which have no
-    map fields (whose keys are data, not names).
+    map fields (whose keys are data, not names). Iterative, so no nesting can exhaust the stack.
     """
     renamed: dict[str, Any] = {}
+    pending: list[tuple[Any, Any]] = [(message, renamed)]  # (source container, its copy to fill)
+    while pending:
+        source, copy = pending.pop()
+        if isinstance(source, dict):
+            for name, value in _protojson_items(source):
+                copy[name] = _empty_copy(value, pending)
+        else:
+            copy.extend([_empty_copy(item, pending) for item in source])
+    return renamed
+
+
+def _protojson_items(message: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for key, value in message.items():
         if value is None:
             continue
         name = _camel(key) if "_" in key else key
         if name != key and name in message and message[name] is not None:
             continue  # the lowerCamelCase spelling wins
-        renamed[name] = _with_protojson_names_inside(value)
-    return renamed
+        yield name, value
 
 
-def _with_protojson_names_inside(value: Any) -> Any:
+def _empty_copy(value: Any, pending: list[tuple[Any, Any]]) -> Any:
+    """A leaf itself; for a container an empty one of its kind, queued to be filled from ``value``."""
     if isinstance(value, dict):
-        return with_protojson_names(value)
-    if isinstance(value, list):
-        return [_with_protojson_names_inside(item) for item in value]
-    return value
+        copy: Any = {}
+    elif isinstance(value, list):
+        copy = []
+    else:
+        return value
+    pending.append((value, copy))
+    return copy
 
 
 def invalid(path: str, problem: str) -> InvalidArgument:

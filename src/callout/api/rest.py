@@ -12,11 +12,11 @@ from starlette.responses import Response
 from callout.api.action_service import V2_SERVICE, V2BETA_SERVICE
 from callout.api.bodies import reject_unstorable_strings
 from callout.api.delivery_service import DELIVERY_SERVICE
-from callout.api.errors import rest_error_body
+from callout.api.errors import rest_error_body, rest_http_status
 from callout.api.rpc import Rpc, RpcRegistry
 from callout.api.transport import ApiState, Transport, handle_rpc, read_json_object
 
-REST = Transport("rest", rest_error_body)
+REST = Transport("rest", rest_error_body, rest_http_status)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from callout.api.bodies import parse_json_object, read_bounded
+from callout.api.errors import http_status
 from callout.api.metrics import ApiMetrics
 from callout.api.rpc import Rpc, invoke
 from callout.errors import CalloutError, Internal
@@ -24,10 +25,11 @@ ErrorRenderer = Callable[[CalloutError], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Transport:
-    """A wire format: its name for metrics and how it renders errors."""
+    """A wire format: its name for metrics, how it renders errors and which HTTP status each gets."""
 
     name: str
     render_error: ErrorRenderer
+    status_of: Callable[[CalloutError], int] = http_status
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,14 @@ async def handle_rpc(
     """Authenticate, run the RPC and render its response or error; never lets an exception escape."""
     state: ApiState = request.app.state.api
     started = time.perf_counter()
-    code = "ok"
+    code, error_id = "ok", ""
     try:
         principal = await authenticate(state.context, request.headers.get("authorization"))
         result = await invoke(rpc, state.context, principal, lambda: body_reader(request), request.headers.items())
         return JSONResponse(result)
-    except CalloutError as error:
-        code = error.kind.connect_code
-        return JSONResponse(transport.render_error(error), status_code=error.kind.http_status)
+    except CalloutError as error:  # a client's error (or a target's): the one rpc line below says which
+        code, error_id = error.kind.connect_code, error.message_id
+        return JSONResponse(transport.render_error(error), status_code=transport.status_of(error))
     except ClientDisconnect:  # gone mid-body (e.g. cut off by the body deadline): no one to answer
         code = "canceled"
         log.info("rpc.client_disconnected", rpc=rpc.full_method)
@@ -70,4 +72,6 @@ async def handle_rpc(
     finally:
         elapsed = time.perf_counter() - started
         state.metrics.observe(rpc.full_method, transport.name, code, elapsed)
-        log.info("rpc", rpc=rpc.full_method, transport=transport.name, code=code, ms=round(elapsed * 1000, 2))
+        fields = {"error": error_id} if error_id else {}
+        ms = round(elapsed * 1000, 2)
+        log.info("rpc", rpc=rpc.full_method, transport=transport.name, code=code, ms=ms, **fields)

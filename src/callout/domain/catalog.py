@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from callout.domain.executions import Condition, ConditionType
-from callout.errors import NotFound
+from callout.errors import InvalidArgument, NotFound, ResourceExhausted
 
 ZITADEL_FUNCTIONS = ("preuserinfo", "preaccesstoken", "presamlresponse")
 CALLOUT_EVENT_TYPES = (
@@ -63,6 +63,38 @@ class Catalog:
         # Unlike ZITADEL's plain string prefix, at a "." boundary: the router only matches there, so
         # a group such as "targ" could never fire.
         return any(event_type.startswith(group + ".") for event_type in self.event_types)
+
+
+@dataclass(frozen=True)
+class CatalogLimits:
+    """How many entries of each kind host applications may register per instance (docs/limits.md).
+
+    One RegisterCatalog call may carry at most as many distinct entries of a kind as an instance may hold.
+    The built-in and configured (file) catalogs do not count: they are the operator's, not a client's.
+    """
+
+    methods: int = 10_000
+    functions: int = 1_000
+    events: int = 1_000
+
+    def of(self, kind: str) -> int:
+        """The cap of a kind (``method``, ``function`` or ``event``)."""
+        return {"method": self.methods, "function": self.functions, "event": self.events}[kind]
+
+    def check_call(self, kind: str, count: int) -> None:
+        """Refuse a call with more entries of a kind than an instance may hold at all."""
+        if count > self.of(kind):
+            raise InvalidArgument(
+                "Errors.Catalog.TooManyEntries", f"at most {self.of(kind)} {kind} entries may be registered"
+            )
+
+    def check_total(self, kind: str, total: int) -> None:
+        """Refuse a registration that would leave the instance with more entries of a kind than its cap."""
+        if total > self.of(kind):
+            raise ResourceExhausted(
+                "Errors.Catalog.Full",
+                f"the instance would hold {total} {kind} entries; at most {self.of(kind)} may be registered",
+            )
 
 
 def validate_method_name(method: str) -> bool:

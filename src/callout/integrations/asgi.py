@@ -7,10 +7,12 @@ Wrap any ASGI app (FastAPI, Starlette)::
 or ``app.add_middleware(CalloutMiddleware, client=..., service=...)``. Each route is a method
 ``/<service>/<Operation>``, the operation being the route's name in UpperCamelCase (``create_user`` →
 ``CreateUser``); routes that match nothing, and routes hidden from the schema (FastAPI's docs), pass
-through untouched. The request body is buffered (multipart uploads excepted); if it is a JSON object,
-whatever its declared content type (a handler may parse it as JSON anyway), or empty (``{}``), it goes
-through the request execution and the handler sees the possibly replaced body. A 2xx JSON object
-response goes through the response execution. Other bodies pass through unchanged, without
+through untouched. The request body is buffered (multipart uploads excepted), up to ``max_body_bytes``
+(default 1 MiB: more is refused with 413, JSON nested too deep for callout with 400, before the app
+runs; docs/limits.md). If it is a JSON object, whatever its declared content type (a handler may
+parse it as JSON anyway), or empty (``{}``), it goes through the request execution and the handler
+sees the possibly replaced body. A 2xx JSON object response goes through the response execution.
+Other bodies (and a response too large or too deep for callout) pass through unchanged, without
 executions. A target's error (forwarded or failing) becomes an HTTP error with its status and
 ``{"code", "message"}``; when callout itself refuses or cannot be reached, the client gets a 5xx (502
 for callout's 4xx, e.g. a bad host token, which is no fault of the client's) and the log says why.
@@ -19,21 +21,34 @@ for callout's 4xx, e.g. a bad host token, which is no fault of the client's) and
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
 from callout.delivery.dispatch_client import DispatchError
+from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
+from callout.integrations.bodies import (
+    JsonTooDeep,
+    Message,
+    Receive,
+    RefusedBody,
+    Scope,
+    Send,
+    dump_json,
+    header,
+    parse_json_object,
+    read_body,
+    replaced_request,
+    replay,
+    request_json,
+    send_json_error,
+    with_content_length,
+)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = Mapping[str, Sequence[str]]
 
@@ -131,8 +146,10 @@ class CalloutMiddleware:
         register: bool = True,
         operations: Iterable[str] | None = None,
         identify: Callable[[Scope], Identity] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
         self.client = client
         self.service = service
         self._operation_for = operation_for
@@ -218,11 +235,16 @@ class _Call:
 
     async def run(self, receive: Receive) -> None:
         app = self.middleware.app
-        if _is_multipart(_header(self.scope.get("headers", []), b"content-type")):
+        if _is_multipart(header(self.scope.get("headers", []), b"content-type")):
             await app(self.scope, receive, self.send)  # an upload, never a JSON object: not buffered
             return
-        body, connected = await read_body(receive)
-        original = parse_json_object(body)
+        try:
+            body, connected = await read_body(receive, self.scope, self.middleware.max_body_bytes)
+            original = request_json(body)
+        except RefusedBody as refusal:  # the client's fault: one log line, no traceback
+            log.info("callout.request_refused", method=self.method, status=refusal.status, error=refusal.message)
+            await send_json_error(self.send, refusal.status, refusal.code, refusal.message)
+            return
         if original is None or not connected:
             await app(self.scope, replay(body, receive), self.send)
             return
@@ -254,7 +276,7 @@ class _Call:
     async def finish(self, start: Message, body: bytes) -> None:
         """Run the response execution on the held response and send what it returned."""
         self.start = None
-        response = parse_json_object(body) if body else None
+        response = self.response_json(body) if body else None
         if response is not None:
             try:
                 replaced = await self.client.run_response(
@@ -264,10 +286,24 @@ class _Call:
                 await send_error(self.send, error, self.method)
                 return
             if replaced != response:
-                body = _dump(replaced)
+                body = dump_json(replaced)
                 start = {**start, "headers": with_content_length(start.get("headers", []), len(body))}
         await self.send(start)
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def response_json(self, body: bytes) -> dict[str, Any] | None:
+        """The app's response as a JSON object; one too large or too deep for callout is None (passes through).
+
+        The host app's own answer is delivered as it is rather than failed (docs/limits.md).
+        """
+        if len(body) > self.middleware.max_body_bytes:
+            log.warning("callout.response_too_large", method=self.method, skipped="response execution")
+            return None
+        try:
+            return parse_json_object(body)
+        except JsonTooDeep:
+            log.warning("callout.response_too_deep", method=self.method, skipped="response execution")
+            return None
 
 
 def _identity_args(identity: Identity) -> dict[str, str | None]:
@@ -284,58 +320,6 @@ def forwarded_headers(scope: Scope) -> dict[str, list[str]]:
     return headers
 
 
-async def read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The whole request body, and False if the client disconnected before sending all of it."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(chunks), False
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that first yields ``body`` as one message, then the client's later messages."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replayed() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replayed
-
-
-def parse_json_object(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object (empty: ``{}``), or None when it is something else."""
-    if not body.strip():
-        return {}
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def replaced_request(
-    scope: Scope, body: bytes, original: dict[str, Any], request: dict[str, Any]
-) -> tuple[Scope, bytes]:
-    """The scope and body the app sees: unchanged if the request is, else the new JSON, length fixed."""
-    if request == original:
-        return scope, body
-    new_body = _dump(request)
-    headers = [(name, value) for name, value in scope.get("headers", []) if name.lower() != b"transfer-encoding"]
-    if _header(headers, b"content-type") is None:
-        headers.append((b"content-type", b"application/json"))
-    return {**scope, "headers": with_content_length(headers, len(new_body))}, new_body
-
-
-def with_content_length(headers: Iterable[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
-    """The headers with exactly one content-length, of ``length``."""
-    kept = [(name, value) for name, value in headers if name.lower() != b"content-length"]
-    return [*kept, (b"content-length", str(length).encode())]
-
-
 async def send_error(send: Send, error: DispatchError, method: str) -> None:
     """Answer with a JSON error: a target's error keeps its status, callout's own failures become a 5xx."""
     if error.is_execution_error:
@@ -345,14 +329,7 @@ async def send_error(send: Send, error: DispatchError, method: str) -> None:
         status = error.status if error.status >= 500 else 502
         code = error.code if error.status >= 500 else "unavailable"
         message = "the actions service failed" if error.status < 500 else error.message
-    body = _dump({"code": code, "message": message})
-    headers = with_content_length([(b"content-type", b"application/json")], len(body))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    return next((value for key, value in headers if key.lower() == name), None)
+    await send_json_error(send, status, code, message)
 
 
 def _media_type(content_type: bytes | None) -> bytes:
@@ -370,10 +347,6 @@ def _is_multipart(content_type: bytes | None) -> bool:
 
 def _is_replaceable(start: Message) -> bool:
     headers = start.get("headers", [])
-    encoding = _header(headers, b"content-encoding")
+    encoding = header(headers, b"content-encoding")
     plain = encoding is None or encoding.strip().lower() == b"identity"
-    return 200 <= int(start["status"]) <= 299 and plain and _is_json(_header(headers, b"content-type"))
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return 200 <= int(start["status"]) <= 299 and plain and _is_json(header(headers, b"content-type"))

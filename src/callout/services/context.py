@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from callout.delivery.resolvers import Resolver, SystemResolver
 from callout.delivery.sender import Sender
-from callout.domain.catalog import CALLOUT_EVENT_TYPES, ZITADEL_FUNCTIONS, Catalog
+from callout.domain.catalog import CALLOUT_EVENT_TYPES, ZITADEL_FUNCTIONS, Catalog, CatalogLimits
 from callout.domain.clock import Clock, SystemClock
 from callout.domain.egress import EgressPolicy
 from callout.engine.chain import ChainRunner
@@ -32,6 +32,7 @@ class ServiceContext:
     egress: EgressPolicy = field(default_factory=EgressPolicy)
     resolver: Resolver = field(default_factory=SystemResolver)
     catalog: Catalog = field(default_factory=lambda: BUILT_IN_CATALOG)
+    catalog_limits: CatalogLimits = field(default_factory=CatalogLimits)
     sender: Sender | None = None
 
     async def close(self) -> None:

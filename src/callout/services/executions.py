@@ -9,6 +9,7 @@ from pathlib import Path
 from callout.domain.auth import Principal
 from callout.domain.catalog import Catalog, validate_method_name
 from callout.domain.executions import Condition, Execution, ExecutionQuery, validate_condition
+from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
 from callout.domain.queries import Page
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
@@ -78,18 +79,27 @@ async def catalog_for(context: ServiceContext, principal: Principal) -> Catalog:
 async def register_catalog(
     context: ServiceContext, principal: Principal, methods: list[str], functions: list[str], events: list[str]
 ) -> None:
-    """Add host-application methods, functions and event types to the instance's catalog."""
+    """Add host-application methods, functions and event types to the instance's catalog, within its caps."""
+    entries = (("method", methods), ("function", functions), ("event", events))
+    for kind, names in entries:
+        context.catalog_limits.check_call(kind, len(set(names)))
     _validate_entries(methods, functions, events)
     now = context.clock.now()
     async with context.database.transaction() as conn:
-        for kind, names in (("method", methods), ("function", functions), ("event", events)):
-            await store.add_catalog_entries(conn, principal.instance_id, kind, names, now)
+        for kind, names in entries:
+            known = await store.catalog_names(conn, principal.instance_id, kind)
+            new = [name for name in dict.fromkeys(names) if name not in known]
+            context.catalog_limits.check_total(kind, len(known) + len(new))
+            await store.add_catalog_entries(conn, principal.instance_id, kind, new, now)
 
 
 def catalog_from_file(base: Catalog, path: Path) -> Catalog:
     """The catalog with a host application's entries from a JSON file ``{methods, functions, events}``."""
     try:
-        entries = json.loads(path.read_text())
+        text = path.read_text()
+        if exceeds_json_depth(text):  # parsing it could exhaust the stack; a catalog is three flat lists
+            raise ValueError(f"it nests more than {MAX_JSON_DEPTH} levels deep")
+        entries = json.loads(text)
     except (OSError, ValueError) as error:
         raise InvalidArgument("Errors.Catalog.File", f"cannot read catalog file {path}: {error}") from error
     methods, functions, events = (_string_list(entries, key, path) for key in ("methods", "functions", "events"))

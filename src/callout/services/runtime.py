@@ -32,7 +32,14 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
     resolver = build_resolver(settings.egress_resolve, settings.egress_resolver)
     sender = AiohttpSender(egress, resolver)
-    context = ServiceContext(database=database, secret_box=secret_box, egress=egress, resolver=resolver, sender=sender)
+    context = ServiceContext(
+        database=database,
+        secret_box=secret_box,
+        egress=egress,
+        resolver=resolver,
+        sender=sender,
+        catalog_limits=settings.catalog_limits(),
+    )
     if settings.catalog_file is not None:
         context = replace(context, catalog=catalog_from_file(context.catalog, settings.catalog_file))
     return context

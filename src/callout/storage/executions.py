@@ -175,22 +175,18 @@ async def bump_routing_version(conn: AsyncConnection, instance_id: str) -> None:
 async def add_catalog_entries(
     conn: AsyncConnection, instance_id: str, kind: str, names: list[str], now: datetime
 ) -> None:
-    """Register host-application methods, functions or event types; known ones are kept."""
-    known = set(await _catalog_names(conn, instance_id, kind))
-    rows = [
-        {"instance_id": instance_id, "kind": kind, "name": name, "created_at": to_micros(now)}
-        for name in dict.fromkeys(names)
-        if name not in known
-    ]
+    """Register host-application methods, functions or event types not registered yet (see catalog_names)."""
+    rows = [{"instance_id": instance_id, "kind": kind, "name": name, "created_at": to_micros(now)} for name in names]
     if rows:
         await conn.execute(catalog_entries.insert(), rows)
 
 
-async def _catalog_names(conn: AsyncConnection, instance_id: str, kind: str) -> list[str]:
+async def catalog_names(conn: AsyncConnection, instance_id: str, kind: str) -> set[str]:
+    """The names of one kind the instance registered."""
     query = sa.select(catalog_entries.c.name).where(
         catalog_entries.c.instance_id == instance_id, catalog_entries.c.kind == kind
     )
-    return list((await conn.execute(query)).scalars())
+    return set((await conn.execute(query)).scalars())
 
 
 async def catalog_of(conn: AsyncConnection, instance_id: str) -> dict[str, list[str]]:
