@@ -1,4 +1,12 @@
-"""What a target's answer means: success with a body, a forwarded error, or a failure (SPEC §4)."""
+"""What a target's answer means: success with a body, a forwarded error, or a failure (SPEC §4).
+
+An answer callout cannot read safely is a failure of that target like any other (docs/target-answers.md):
+JSON nesting deeper than ``MAX_JSON_DEPTH`` is refused before parsing, since Python's parsers and
+callout's encoders recurse once per level; a body over the sender's size limit, a reset connection or
+a trickle past the target's timeout arrive here as ``DeliveryError``. Non-JSON bodies (including
+invalid UTF-8 under a JSON content type) are answers without a value: fine for a webhook, a failure
+where a ``rest_call`` must answer a JSON object.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from callout.delivery.sender import DeliveryError, DeliveryTimeout, OutboundResponse
+from callout.delivery.sender import DeliveryError, DeliveryTimeout, OutboundResponse, ResponseTooLarge
+from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
 from callout.errors import (
     AlreadyExists,
     CalloutError,
@@ -49,6 +58,8 @@ def interpret_response(response: OutboundResponse) -> TargetAnswer:
     """Return a successful answer; raise the error a failed or forwarding answer means."""
     if not response.ok:
         raise FailedPrecondition("Errors.Execution.Failed", f"the target answered HTTP {response.status}")
+    if exceeds_json_depth(response.body):
+        raise too_deep()
     answer = _parse(response.body)
     forwarded = _forwarded_error(answer.value) if answer.is_json else None
     if forwarded is not None:
@@ -64,8 +75,14 @@ def _parse(body: bytes) -> TargetAnswer:
             pass  # the json module also accepts what orjson refuses (NaN, lone surrogates)
     try:
         return TargetAnswer(body, json.loads(body), True) if body.strip() else TargetAnswer(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # ValueError covers invalid UTF-8 and over-long integers
         return TargetAnswer(body)
+
+
+def too_deep() -> FailedPrecondition:
+    """The failure of an answer nesting deeper than callout reads."""
+    detail = f"the target's answer nests deeper than {MAX_JSON_DEPTH} levels"
+    return FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", detail)
 
 
 def _forwarded_error(answer: Any) -> CalloutError | None:
@@ -88,6 +105,8 @@ def delivery_failure(error: DeliveryError) -> CalloutError:
     """The error an interrupting target's transport failure becomes for the caller."""
     if isinstance(error, DeliveryTimeout):
         return DeadlineExceeded("Errors.Execution.Timeout", "the target did not answer in time")
+    if isinstance(error, ResponseTooLarge):
+        return FailedPrecondition("Errors.Execution.Failed", f"the target's answer is too large ({error})")
     return FailedPrecondition("Errors.Execution.Failed", f"the target could not be reached ({error.reason})")
 
 
