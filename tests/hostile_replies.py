@@ -78,5 +78,7 @@ HOSTILE: dict[str, Reply] = {
     "deep-100000": raw(deep_object(100_000)),
     "invalid-utf8": raw(b'{"id":"\xff\xfe\x00"}'),
     "not-json": raw(b"<html>oops</html>"),
+    "nan": raw(b'{"targets":NaN}'),
+    "infinite": raw(b'{"targets":1e400}'),
 }
 """Answers that arrive in full but cannot be read as a JSON object (the quick cases)."""

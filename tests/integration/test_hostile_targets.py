@@ -139,6 +139,14 @@ class TestNonInterruptingTarget:
         assert (response.status_code, len(response.json()["targets"])) == (200, 3)
 
 
+class TestOddStrings:
+    async def test_lone_surrogate_reaches_the_client_as_replacement_character(self, engine: Engine) -> None:
+        """A response target answering a lone surrogate escape gives the client U+FFFD, not a 500."""
+        await _bind_all(engine, "response", raw(b'{"details":{"totalResult":"\\ud800"}}'), interrupt=True)
+        response = await engine.rpc("ListTargets", {})
+        assert (response.status_code, response.json()) == (200, {"details": {"totalResult": "\ufffd"}})
+
+
 class TestLargeAnswers:
     async def test_several_megabytes_of_json_replace_the_request(self, engine: Engine) -> None:
         """A valid 5 MB JSON object (below the limit) is a usable rest_call answer: its unknown keys are ignored."""

@@ -11,6 +11,7 @@ where a ``rest_call`` must answer a JSON object.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from callout.errors import (
 
 # orjson reads integers beyond 64 bits as floats; a run of 19+ digits sends the body to the json module.
 _MAYBE_HUGE_INTEGER = re.compile(rb"\d{19}")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 _FORWARDED_KINDS: dict[int, type[CalloutError]] = {
     400: InvalidArgument,
@@ -72,11 +74,54 @@ def _parse(body: bytes) -> TargetAnswer:
         try:
             return TargetAnswer(body, orjson.loads(body), True)
         except orjson.JSONDecodeError:
-            pass  # the json module also accepts what orjson refuses (NaN, lone surrogates)
+            pass  # lone surrogate escapes, which the json module reads
     try:
-        return TargetAnswer(body, json.loads(body), True) if body.strip() else TargetAnswer(body)
+        return TargetAnswer(body, _parse_slowly(body), True) if body.strip() else TargetAnswer(body)
     except (ValueError, RecursionError):  # ValueError covers invalid UTF-8 and over-long integers
         return TargetAnswer(body)
+
+
+def _parse_slowly(body: bytes) -> Any:
+    """Parse with the json module as Go reads JSON: no NaN or infinite numbers, lone surrogates as U+FFFD.
+
+    Whatever is read here must encode again (into the next payload and the client's answer), and
+    neither NaN nor a lone surrogate does.
+    """
+    value = json.loads(body, parse_constant=_not_json, parse_float=_finite_float)
+    return _without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(body) else value
+
+
+def _not_json(literal: str) -> Any:
+    raise ValueError(f"{literal} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _replace_surrogates(value) if _has_surrogate(value) else value
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    return value
+
+
+def _replace_surrogates(text: str) -> str:
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def too_deep() -> FailedPrecondition:
