@@ -9,24 +9,18 @@ unchanged and logs one line (docs/target-answers.md).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 import structlog
 
-from callout.api.app import create_app
-from callout.delivery.http import AiohttpSender
-from callout.delivery.resolvers import StaticResolver
 from callout.delivery.sender import DEFAULT_MAX_RESPONSE_BYTES
-from callout.domain.auth import Role
-from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
 from tests.conftest import MakePrincipal
-from tests.delivery_receivers import ReceiverFactory, Reply
+from tests.delivery_receivers import Reply
 from tests.hostile_replies import HOSTILE, huge_object, raw, reset_mid_answer, trickle
 from tests.integration.engine_support import Engine
+from tests.integration.hostile_support import bind_target, error_id, running_engine
 
 UNREADABLE = "Errors.Execution.ResponseIsNotValidJSON"
 
@@ -34,32 +28,17 @@ UNREADABLE = "Errors.Execution.ResponseIsNotValidJSON"
 @pytest.fixture
 async def engine(context: ServiceContext, make_principal: MakePrincipal) -> AsyncIterator[Engine]:
     """An IAM_OWNER's in-process callout in development mode (loopback targets allowed)."""
-    policy = EgressPolicy(dev_mode=True)
-    sender = AiohttpSender(policy, StaticResolver())
-    app = create_app(replace(context, egress=policy, sender=sender))
-    principal, token = await make_principal(Role.IAM_OWNER)
-    headers = {"Authorization": f"Bearer {token}"}
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        ReceiverFactory() as receivers,
-        httpx.AsyncClient(transport=transport, base_url="http://callout.test", headers=headers) as client,
-    ):
-        yield Engine(app.state.api.context, client, receivers, principal)
-        await app.state.api.context.chains.drain()
-    await sender.close()
+    async with running_engine(context, make_principal) as running:
+        yield running
 
 
 async def _bind_all(
     engine: Engine, condition: str, reply: Reply, *, interrupt: bool, target_timeout: str = "5s"
 ) -> str:
     """Bind one rest_call target answering ``reply`` to ``<condition>/all``; return its id."""
-    target = await engine.target(await engine.receivers.start(reply), interrupt=interrupt, timeout=target_timeout)
-    await engine.bind({condition: {"all": True}}, [target])
-    return target
-
-
-def _error_id(response: httpx.Response) -> str:
-    return str(response.json()["details"][0]["debug"]["id"])
+    return await bind_target(
+        engine, {condition: {"all": True}}, reply, interrupt=interrupt, target_timeout=target_timeout
+    )
 
 
 def _failures(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -77,27 +56,27 @@ class TestInterruptingTarget:
         """An interrupting target on all answering unreadable JSON fails ListTargets with 400 ResponseIsNotValidJSON."""
         await _bind_all(engine, condition, reply, interrupt=True)
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, _error_id(response)) == (400, UNREADABLE)
+        assert (response.status_code, error_id(response)) == (400, UNREADABLE)
 
     @CONDITIONS
     async def test_answer_over_the_size_limit_fails_the_call(self, engine: Engine, condition: str) -> None:
         """An answer larger than the read limit fails the call with 400 Errors.Execution.Failed."""
         await _bind_all(engine, condition, raw(b" " * (DEFAULT_MAX_RESPONSE_BYTES + 1)), interrupt=True)
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, _error_id(response)) == (400, "Errors.Execution.Failed")
+        assert (response.status_code, error_id(response)) == (400, "Errors.Execution.Failed")
 
     @CONDITIONS
     async def test_reset_mid_answer_fails_the_call(self, engine: Engine, condition: str) -> None:
         """A connection reset halfway through the answer fails the call with 400 Errors.Execution.Failed."""
         await _bind_all(engine, condition, reset_mid_answer(), interrupt=True)
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, _error_id(response)) == (400, "Errors.Execution.Failed")
+        assert (response.status_code, error_id(response)) == (400, "Errors.Execution.Failed")
 
     async def test_trickled_answer_ends_at_the_targets_timeout(self, engine: Engine) -> None:
         """A body trickled for a minute ends the call at the target's 1 s timeout with Errors.Execution.Timeout."""
         await _bind_all(engine, "request", trickle(), interrupt=True, target_timeout="1s")
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, _error_id(response)) == (504, "Errors.Execution.Timeout")
+        assert (response.status_code, error_id(response)) == (504, "Errors.Execution.Timeout")
 
 
 class TestNonInterruptingTarget:

@@ -79,25 +79,25 @@ class ResponseExchange:
 
 @dataclass
 class FunctionExchange:
-    """A function execution: every target sees the context; rest_call answers are merged."""
+    """A function execution: every target sees the context; rest_call answers are merged in chain order."""
 
     name: str
     context: dict[str, Any]
-    answers: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> bytes:
         """The function payload."""
         return payloads.function_payload(self.name, self.context)
 
     def apply(self, answer: TargetAnswer) -> None:
-        """Keep the answer for merging (validated now so an interrupting target fails here)."""
-        value = json_object(answer)
-        functions.merge_function_answers(self.name, [value])
-        self.answers.append(value)
+        """Merge the answer now, so that a malformed one fails its own target; an empty body is no answer."""
+        if not answer.is_json and answer.body.strip():
+            json_object(answer)  # raises ResponseIsNotValidJSON
+        self.result = functions.merge_function_answer(self.name, self.result, answer.value)
 
     def merged(self) -> dict[str, Any]:
         """All answers merged by the function's rules."""
-        return functions.merge_function_answers(self.name, self.answers)
+        return self.result
 
 
 def forwarded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
