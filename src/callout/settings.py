@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     egress_resolver: str = Field(default="system", pattern="^(system|static)$")
     master_key: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The most of a target's answer read; a larger answer is a failure of that target (SPEC §4).
+    max_answer_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
 

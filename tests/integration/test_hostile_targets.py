@@ -9,15 +9,18 @@ unchanged and logs one line (docs/target-answers.md).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
-from callout.delivery.sender import DEFAULT_MAX_RESPONSE_BYTES
+from callout.delivery.sender import DEFAULT_MAX_RESPONSE_BYTES, OutboundRequest, ResponseTooLarge
 from callout.services.context import ServiceContext
+from callout.services.runtime import open_context
+from callout.settings import Settings
 from tests.conftest import MakePrincipal
-from tests.delivery_receivers import Reply
+from tests.delivery_receivers import ReceiverFactory, Reply
 from tests.hostile_replies import HOSTILE, huge_object, raw, reset_mid_answer, trickle
 from tests.integration.engine_support import Engine
 from tests.integration.hostile_support import bind_target, error_id, running_engine
@@ -139,3 +142,17 @@ class TestLargeAnswers:
         await _bind_all(engine, "response", raw(body), interrupt=True)
         response = await engine.rpc("ListTargets", {})
         assert (response.status_code, response.content.count(b"[")) == (200, 99)
+
+
+class TestAnswerLimitSetting:
+    async def test_configured_limit_applies_to_answers(self, database_url: str, tmp_path: Path) -> None:
+        """With CALLOUT_MAX_ANSWER_BYTES=2048 a process's sender refuses a 4 KiB answer as too large."""
+        settings = Settings(data_dir=tmp_path, database_url=database_url, dev=True, max_answer_bytes=2048)
+        context = await open_context(settings)
+        try:
+            async with ReceiverFactory() as receivers:
+                receiver = await receivers.start(raw(b" " * 4096))
+                with pytest.raises(ResponseTooLarge):
+                    await context.sender.send(OutboundRequest(receiver.url(), b"{}", {}, 5.0))
+        finally:
+            await context.close()
