@@ -34,7 +34,9 @@ from callout.errors import (
 )
 
 # orjson reads integers beyond 64 bits as floats; a run of 19+ digits sends the body to the json module.
-_MAYBE_HUGE_INTEGER = re.compile(rb"\d{19}")
+# Found by mapping every digit to "9" and the rest to " " (C speed; a regular expression is ~30x slower).
+_DIGITS_ONLY = bytes.maketrans(bytes(range(256)), bytes(57 if 48 <= byte <= 57 else 32 for byte in range(256)))
+_NINETEEN_DIGITS = b"9" * 19
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 _FORWARDED_KINDS: dict[int, type[CalloutError]] = {
@@ -70,7 +72,7 @@ def interpret_response(response: OutboundResponse) -> TargetAnswer:
 
 
 def _parse(body: bytes) -> TargetAnswer:
-    if not _MAYBE_HUGE_INTEGER.search(body):
+    if _NINETEEN_DIGITS not in body.translate(_DIGITS_ONLY):
         try:
             return TargetAnswer(body, orjson.loads(body), True)
         except orjson.JSONDecodeError:
