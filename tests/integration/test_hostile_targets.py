@@ -81,7 +81,6 @@ class TestInterruptingTarget:
         response = await engine.rpc("ListTargets", {})
         assert (response.status_code, error_id(response)) == (504, "Errors.Execution.Timeout")
 
-
     async def test_jwe_target_without_a_public_key_fails_the_call_with_400(self, engine: Engine) -> None:
         """An interrupting JWE target with no public key fails the call with 400 MissingEncryptionKey, not 500."""
         receiver = await engine.receivers.start()
