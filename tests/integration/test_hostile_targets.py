@@ -136,6 +136,13 @@ class TestOddStrings:
         response = await engine.rpc("ListTargets", {})
         assert (response.status_code, response.json()) == (200, {"details": {"totalResult": "\ufffd"}})
 
+    async def test_forwarded_message_with_a_lone_surrogate_is_rendered(self, engine: Engine) -> None:
+        """A forwarded error whose message holds a lone surrogate escape reaches the client as 403 with U+FFFD."""
+        body = b'{"forwardedStatusCode":403,"forwardedErrorMessage":"no \\ud800 way"}'
+        await _bind_all(engine, "request", raw(body), interrupt=True)
+        response = await engine.rpc("ListTargets", {})
+        assert (response.status_code, response.json()["message"]) == (403, "Errors.Execution.Forwarded (no \ufffd way)")
+
 
 class TestLargeAnswers:
     async def test_several_megabytes_of_json_replace_the_request(self, engine: Engine) -> None:
