@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     catalog_max_methods: int = Field(default=CatalogLimits.methods, ge=0)
     catalog_max_functions: int = Field(default=CatalogLimits.functions, ge=0)
     catalog_max_events: int = Field(default=CatalogLimits.events, ge=0)
+    # The most of a target's answer read; a larger answer is a failure of that target (SPEC §4).
+    max_answer_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"
     # Listeners, connection limits and the public URL: docs/operations.md.

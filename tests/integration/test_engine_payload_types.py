@@ -22,7 +22,7 @@ from callout.domain.targets import PayloadType, Target, TargetType
 from callout.engine.chain import ChainRunner
 from callout.engine.outcomes import TargetAnswer, json_object
 from callout.engine.router import EncryptionKey, RoutedTarget, SigningKey
-from callout.errors import Internal
+from callout.errors import FailedPrecondition
 from callout.verify import open_jwe, verify_jwt, verify_signature
 from tests.delivery_receivers import Receiver, ReceiverFactory
 from tests.integration.engine_support import answer
@@ -130,7 +130,7 @@ class TestJwtTarget:
     async def test_without_web_key_interrupting_target_fails(self, bench: Bench) -> None:
         """Without an instance web key an interrupting JWT target raises MissingSigningKey, uncalled."""
         receiver = await bench.receivers.start()
-        with pytest.raises(Internal) as caught:
+        with pytest.raises(FailedPrecondition) as caught:
             await bench.runner.run([_routed(receiver, PayloadType.JWT)], Exchange())
         assert (caught.value.message_id, receiver.hits) == ("Errors.Execution.MissingSigningKey", [])
 
@@ -189,7 +189,7 @@ class TestMissingEncryptionKey:
     async def test_expired_key_interrupts(self, bench: Bench) -> None:
         """An expired public key makes an interrupting JWE target raise MissingEncryptionKey, uncalled."""
         receiver, routed = await _jwe_target(bench, rsa_pair(), expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        with pytest.raises(Internal) as caught:
+        with pytest.raises(FailedPrecondition) as caught:
             await bench.runner.run([routed], Exchange(), web_key())
         assert (caught.value.message_id, receiver.hits) == ("Errors.Execution.MissingEncryptionKey", [])
 

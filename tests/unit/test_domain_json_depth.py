@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,19 @@ _JSON = st.recursive(
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=30,
 )
+
+
+_ODD_ALPHABET = bytes.maketrans(bytes(range(256)), bytes(b'a"\\[]{}x'[byte % 8] for byte in range(256)))
+_PLAIN_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _scanned_depth(raw: bytes) -> int:
+    """The oracle: strings dropped by one regular expression, then brackets counted one by one."""
+    depth = deepest = 0
+    for byte in _PLAIN_STRING.sub(b"", raw):
+        depth += 1 if byte in b"[{" else -1 if byte in b"]}" else 0
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _nested_depth(value: object) -> int:
@@ -35,6 +49,11 @@ class TestJsonDepth:
         """Brackets and escaped quotes inside strings do not count."""
         text = json.dumps({"s": '[[[{{"\\]', "v": value}, ensure_ascii=False).encode()
         assert json_depth(text) == 1 + _nested_depth(value)
+
+    @given(st.binary(max_size=40).map(lambda raw: raw.translate(_ODD_ALPHABET)))
+    def test_fast_string_skipping_agrees_with_the_plain_scan(self, raw: bytes) -> None:
+        """On any text of quotes, backslashes and brackets, the depth equals a plain left-to-right scan's."""
+        assert json_depth(raw) == _scanned_depth(raw)
 
     def test_a_scalar_has_depth_zero(self) -> None:
         """A text without arrays or objects is depth 0."""

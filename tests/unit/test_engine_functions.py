@@ -53,7 +53,7 @@ class TestParseAnswer:
         """A JSON body is parsed."""
         assert parse_answer(b'{"a":1}') == {"a": 1}
 
-    @pytest.mark.parametrize("body", [b"{", b"not json", b"   ", b"[NaN]", b"\xff"])
+    @pytest.mark.parametrize("body", [b"{", b"not json", b"   ", b"[NaN]", b"\xff", b"[" * 101 + b"]" * 101])
     def test_invalid_json_is_failed_precondition(self, body: bytes) -> None:
         """A body that is not JSON fails with ``Errors.Execution.ResponseIsNotValidJSON``."""
         with pytest.raises(FailedPrecondition) as caught:
@@ -63,10 +63,10 @@ class TestParseAnswer:
 
 class TestMergeUserinfo:
     def test_single_answer_is_normalised_in_struct_order(self) -> None:
-        """Fields come in the response struct's order, metadata values decoded from base64."""
+        """Fields come in the response struct's order, metadata values kept as base64 text."""
         merged = merge_function_answers("preuserinfo", [json.dumps(FULL_USAGE).encode()])
         assert list(merged) == ["set_user_metadata", "append_claims", "append_log_claims"]
-        assert merged["set_user_metadata"][0] == {"key": "key1", "value": b"value1"}
+        assert merged["set_user_metadata"][0] == {"key": "key1", "value": "dmFsdWUx"}
 
     def test_later_list_replaces_earlier_list(self) -> None:
         """A field present in a later answer overwrites the earlier list (Go's Unmarshal)."""
@@ -167,7 +167,7 @@ class TestMergeSaml:
         answer |= {"set_user_metadata": [{"key": "k", "value": "dg=="}]}
         merged = merge_function_answers("presamlresponse", [answer])
         assert merged == {
-            "set_user_metadata": [{"key": "k", "value": b"v"}],
+            "set_user_metadata": [{"key": "k", "value": "dg=="}],
             "append_attribute": [{"name": "added", "name_format": "format", "value": ["value"]}],
         }
 
@@ -259,6 +259,16 @@ class TestApplyClaims:
         """The metadata to set is listed as (key, decoded value) pairs."""
         merged = merge_function_answers("preuserinfo", [json.dumps(FULL_USAGE)])
         assert metadata_entries(merged) == [("key1", b"value1"), ("key2", b"value2"), ("key3", b"value3")]
+
+    def test_merged_metadata_encodes_as_json(self) -> None:
+        """A merged answer holding metadata is JSON as it stands (values stay base64 text)."""
+        merged = merge_function_answers("preuserinfo", [json.dumps(FULL_USAGE)])
+        assert json.loads(json.dumps(merged))["set_user_metadata"][0] == {"key": "key1", "value": "dmFsdWUx"}
+
+    def test_metadata_base64_may_hold_line_breaks(self) -> None:
+        """Line breaks in a base64 value are skipped, as Go's decoder skips them."""
+        merged = merge_function_answers("preuserinfo", [{"set_user_metadata": [{"key": "k", "value": "dm\r\nFs"}]}])
+        assert metadata_entries(merged) == [("k", b"val")]
 
 
 class TestApplyAttributes:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callout.delivery.sender import OutboundResponse
-from callout.engine.outcomes import interpret_response, json_object
-from callout.errors import CalloutError, FailedPrecondition, NotFound
+from callout.delivery.sender import ConnectionFailed, DeliveryTimeout, OutboundResponse, ResponseTooLarge
+from callout.engine.outcomes import delivery_failure, interpret_response, json_object
+from callout.errors import CalloutError, DeadlineExceeded, FailedPrecondition, NotFound
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -38,9 +38,25 @@ class TestParsing:
         """2**64 - 1 reads back as that integer."""
         assert _answer(b"[18446744073709551615]").value == [2**64 - 1]
 
-    def test_nan_literal_is_still_read(self) -> None:
-        """The non-standard NaN literal the json module accepts still parses (as before)."""
-        assert _answer(b'{"x": NaN}').is_json
+    def test_nan_literal_is_not_json(self) -> None:
+        """The non-standard NaN literal is not JSON: nothing could encode it again."""
+        assert not _answer(b'{"x": NaN}').is_json
+
+    def test_infinite_number_is_not_json(self) -> None:
+        """A number beyond the double range is not JSON (Go refuses it too), rather than infinity."""
+        assert not _answer(b'{"x": 1e400}').is_json
+
+    def test_lone_surrogate_escape_reads_as_replacement_character(self) -> None:
+        """A lone surrogate escape in a key or value reads as U+FFFD, as Go reads it."""
+        assert _answer(b'{"\\udc00":"a\\ud800"}').value == {"\ufffd": "a\ufffd"}
+
+    def test_surrogate_pair_escape_reads_as_its_character(self) -> None:
+        """A valid surrogate pair escape next to a huge integer still reads as the one character it encodes."""
+        assert _answer(b'["\\ud83d\\ude00",12345678901234567890]').value == ["\U0001f600", 12345678901234567890]
+
+    def test_invalid_utf8_is_not_json(self) -> None:
+        """Bytes that are not UTF-8 make an answer without a JSON value."""
+        assert not _answer(b'{"x":"\xff"}').is_json
 
     def test_empty_body_is_not_json(self) -> None:
         """An empty 200 answer is a success without a JSON value."""
@@ -78,3 +94,37 @@ class TestFailures:
         """forwardedStatusCode 404 maps to NotFound with the forwarded message."""
         with pytest.raises(NotFound, match="no such user"):
             _answer(b'{"forwardedStatusCode":404,"forwardedErrorMessage":"no such user"}')
+
+    def test_answer_nesting_past_the_limit_fails(self) -> None:
+        """An answer nesting 101 levels is ResponseIsNotValidJSON, before any parser sees it."""
+        with pytest.raises(FailedPrecondition, match="ResponseIsNotValidJSON"):
+            _answer(b"[" * 101 + b"]" * 101)
+
+    def test_answer_nesting_far_past_the_recursion_limit_fails_cleanly(self) -> None:
+        """An answer nesting 100,000 levels is the same clean failure, not a RecursionError."""
+        with pytest.raises(FailedPrecondition, match="ResponseIsNotValidJSON"):
+            _answer(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+
+    def test_answer_nesting_exactly_to_the_limit_is_read(self) -> None:
+        """An answer nesting 100 levels is read."""
+        assert _answer(b"[" * 100 + b"]" * 100).is_json
+
+
+class TestDeliveryFailures:
+    def test_timeout_is_deadline_exceeded(self) -> None:
+        """A transport timeout becomes DeadlineExceeded Errors.Execution.Timeout."""
+        error = delivery_failure(DeliveryTimeout("slow"))
+        assert (type(error), error.message_id) == (DeadlineExceeded, "Errors.Execution.Timeout")
+
+    def test_oversized_answer_says_so(self) -> None:
+        """An answer over the read limit becomes Errors.Execution.Failed naming the size problem."""
+        error = delivery_failure(ResponseTooLarge("the response body exceeds 10 bytes"))
+        assert (type(error), error.message_id, "too large" in error.detail) == (
+            FailedPrecondition,
+            "Errors.Execution.Failed",
+            True,
+        )
+
+    def test_broken_connection_is_failed(self) -> None:
+        """A reset connection becomes Errors.Execution.Failed."""
+        assert delivery_failure(ConnectionFailed("reset")).message_id == "Errors.Execution.Failed"

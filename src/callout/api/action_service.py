@@ -19,6 +19,8 @@ from callout.services import targets as service
 
 V2_SERVICE = "zitadel.action.v2.ActionService"
 V2BETA_SERVICE = "zitadel.action.v2beta.ActionService"
+# A new signing key goes to the caller of Create or of a rotation only, never to a target (SPEC §9).
+SECRET = ("signingKey",)
 
 
 def _create(version: ApiVersion) -> Handler:
@@ -65,8 +67,8 @@ def _list(version: ApiVersion) -> Handler:
 def target_rpcs(service_name: str, version: ApiVersion) -> list[Rpc]:
     """The five target RPCs of one service version."""
     return [
-        Rpc(service_name, "CreateTarget", Permission.TARGET_WRITE, _create(version)),
-        Rpc(service_name, "UpdateTarget", Permission.TARGET_WRITE, _update(version)),
+        Rpc(service_name, "CreateTarget", Permission.TARGET_WRITE, _create(version), private_response_fields=SECRET),
+        Rpc(service_name, "UpdateTarget", Permission.TARGET_WRITE, _update(version), private_response_fields=SECRET),
         Rpc(service_name, "DeleteTarget", Permission.TARGET_DELETE, _delete),
         Rpc(service_name, "GetTarget", Permission.TARGET_READ, _get(version)),
         Rpc(service_name, "ListTargets", Permission.TARGET_READ, _list(version)),

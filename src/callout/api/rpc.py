@@ -40,6 +40,9 @@ class Rpc:
     # Dispatch RPCs run executions for host methods; wrapping them too would let an "all"
     # execution rewrite the dispatch call itself.
     intercept: bool = True
+    # Top-level response fields holding secrets (a new signing key): response targets never see
+    # them, and their answers can neither set nor change them (docs/target-answers.md).
+    private_response_fields: tuple[str, ...] = ()
 
     @property
     def full_method(self) -> str:
@@ -68,7 +71,9 @@ async def invoke(
     request = with_protojson_names(request)  # the request as ZITADEL's targets see it (SPEC §4)
     request = await interception.run_request_execution(context, principal, rpc.full_method, request, forwarded)
     response = await rpc.handler(RpcCall(context, principal, Fields(request)))
-    return await interception.run_response_execution(context, principal, rpc.full_method, request, response, forwarded)
+    return await interception.run_response_execution(
+        context, principal, rpc.full_method, request, response, forwarded, private_fields=rpc.private_response_fields
+    )
 
 
 class RpcRegistry:

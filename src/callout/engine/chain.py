@@ -8,10 +8,11 @@ never fail the chain.
 
 Bodies follow the target's payload type (SPEC §4): JSON as is; JWT signed with the instance's web key
 passed to :meth:`ChainRunner.run`; JWE that JWT encrypted to the target's active public key. Without a
-web key a JWT/JWE target fails with Internal ``Errors.Execution.MissingSigningKey``, without a public
-key valid at call time a JWE target with Internal ``Errors.Execution.MissingEncryptionKey`` (ZITADEL's
-kind for the latter). Both are failures of that target: they stop the chain only if it interrupts on
-error. The ``ZITADEL-Signature`` HMAC covers the final body.
+web key a JWT/JWE target fails with FailedPrecondition ``Errors.Execution.MissingSigningKey``, without
+a public key valid at call time a JWE target with FailedPrecondition
+``Errors.Execution.MissingEncryptionKey`` (ZITADEL says Internal; a target's state never makes callout
+answer 500, docs/target-answers.md). Both are failures of that target: they stop the chain only if it
+interrupts on error. The ``ZITADEL-Signature`` HMAC covers the final body.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from callout.engine.signing import (
     new_webhook_id,
     standard_webhook_headers,
 )
-from callout.errors import CalloutError, Internal
+from callout.errors import CalloutError, FailedPrecondition
 from callout.logs import info_enabled
 
 log = structlog.get_logger("callout.engine")
@@ -143,9 +144,9 @@ class ChainRunner:
             return body
         encryption_key = routed.encryption_key
         if payload_type is PayloadType.JWE and (encryption_key is None or not encryption_key.valid_at(now)):
-            raise Internal("Errors.Execution.MissingEncryptionKey", "the target has no active public key")
+            raise FailedPrecondition("Errors.Execution.MissingEncryptionKey", "the target has no active public key")
         if web_key is None:
-            raise Internal("Errors.Execution.MissingSigningKey", "the instance has no active web key")
+            raise FailedPrecondition("Errors.Execution.MissingSigningKey", "the instance has no active web key")
         jwt = self.jose.signer(web_key).sign(body)
         if encryption_key is None or payload_type is PayloadType.JWT:
             return jwt

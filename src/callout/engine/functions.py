@@ -15,6 +15,10 @@ element stands alone.) An answer that is not valid JSON fails with FailedPrecond
 ``Errors.Execution.ResponseIsNotValidJSON``; valid JSON of the wrong shape with FailedPrecondition
 ``Errors.Execution.ResponseInvalid``. An empty body is no answer.
 
+The merged result keeps ZITADEL's wire shape, so it is JSON as it stands: metadata values stay
+base64 text (Go's encoding of ``[]byte``), checked and written in canonical standard base64;
+``metadata_entries`` decodes them. Answers nesting deeper than ``MAX_JSON_DEPTH`` are not read.
+
 Custom functions (callout's extension) get a shallow merge of JSON objects: later keys override.
 
 Applying: claims under ``urn:zitadel:iam`` are skipped silently; a claim that already exists is not
@@ -33,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
 from callout.errors import FailedPrecondition
 
 CLAIM_PREFIX = "urn:zitadel:iam"
@@ -65,6 +70,9 @@ def log_claim_key(function_name: str) -> str:
 
 def parse_answer(body: bytes | str) -> Any:
     """Parse a ``rest_call`` body; invalid JSON is FailedPrecondition ``Errors.Execution.ResponseIsNotValidJSON``."""
+    if exceeds_json_depth(body):
+        detail = f"the answer nests deeper than {MAX_JSON_DEPTH} levels"
+        raise FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", detail)
     try:
         return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -95,8 +103,8 @@ def merge_function_answer(function_name: str, merged: Mapping[str, Any], answer:
 
 
 def metadata_entries(merged: Mapping[str, Any]) -> list[tuple[str, bytes]]:
-    """The ``(key, value)`` user metadata a merged answer asks to set, in order."""
-    return [(entry["key"], entry["value"]) for entry in merged.get("set_user_metadata", [])]
+    """The ``(key, decoded value)`` user metadata a merged answer asks to set, in order."""
+    return [(entry["key"], base64.b64decode(entry["value"])) for entry in merged.get("set_user_metadata", [])]
 
 
 def metadata_failure_log(key: str) -> str:
@@ -182,10 +190,12 @@ def _metadata(item: Any) -> dict[str, Any]:
     entry = _lowered(item, "set_user_metadata")
     encoded = _string(entry.get("value"), "set_user_metadata.value")
     try:
-        value = base64.b64decode(encoded, validate=True)
-    except binascii.Error:
+        # Go's standard decoding skips line breaks and nothing else.
+        value = base64.b64decode(encoded.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         raise _invalid("set_user_metadata.value must be standard base64") from None
-    return {"key": _string(entry.get("key"), "set_user_metadata.key"), "value": value}
+    key = _string(entry.get("key"), "set_user_metadata.key")
+    return {"key": key, "value": base64.b64encode(value).decode("ascii")}
 
 
 def _claim(item: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ operator out (ZITADEL issue #8205).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,25 +79,25 @@ class ResponseExchange:
 
 @dataclass
 class FunctionExchange:
-    """A function execution: every target sees the context; rest_call answers are merged."""
+    """A function execution: every target sees the context; rest_call answers are merged in chain order."""
 
     name: str
     context: dict[str, Any]
-    answers: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> bytes:
         """The function payload."""
         return payloads.function_payload(self.name, self.context)
 
     def apply(self, answer: TargetAnswer) -> None:
-        """Keep the answer for merging (validated now so an interrupting target fails here)."""
-        value = json_object(answer)
-        functions.merge_function_answers(self.name, [value])
-        self.answers.append(value)
+        """Merge the answer now, so that a malformed one fails its own target; an empty body is no answer."""
+        if not answer.is_json and answer.body.strip():
+            json_object(answer)  # raises ResponseIsNotValidJSON
+        self.result = functions.merge_function_answer(self.name, self.result, answer.value)
 
     def merged(self) -> dict[str, Any]:
         """All answers merged by the function's rules."""
-        return functions.merge_function_answers(self.name, self.answers)
+        return self.result
 
 
 def forwarded_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -146,14 +146,31 @@ async def run_response_execution(
     response: dict[str, Any],
     headers: Headers,
     project_id: str = "",
+    *,
+    private_fields: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Run the response execution of a method; returns the (possibly replaced) response."""
+    """Run the response execution of a method; returns the (possibly replaced) response.
+
+    ``private_fields`` are top-level response fields holding secrets: targets get the response
+    without them, and the response returned carries the handler's values of them, whatever the
+    targets answered (docs/target-answers.md).
+    """
     route = await _route(context, principal, request_lookup_id(ConditionType.RESPONSE, full_method))
     if not route.chain:
         return response
-    exchange = ResponseExchange(principal, full_method, headers, request, response, project_id)
+    shown = _without(response, private_fields)
+    exchange = ResponseExchange(principal, full_method, headers, request, shown, project_id)
     await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
-    return exchange.response
+    if not private_fields:
+        return exchange.response
+    kept = {name: response[name] for name in private_fields if name in response}
+    return _without(exchange.response, private_fields) | kept
+
+
+def _without(message: dict[str, Any], fields: Collection[str]) -> dict[str, Any]:
+    if not any(name in message for name in fields):
+        return message
+    return {name: value for name, value in message.items() if name not in fields}
 
 
 async def run_function(

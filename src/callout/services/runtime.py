@@ -31,7 +31,7 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
         await upgrade_to_head(database)
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
     resolver = build_resolver(settings.egress_resolve, settings.egress_resolver)
-    sender = AiohttpSender(egress, resolver)
+    sender = AiohttpSender(egress, resolver, settings.max_answer_bytes)
     context = ServiceContext(
         database=database,
         secret_box=secret_box,

@@ -248,7 +248,8 @@ def _head(response: OutboundResponse | None) -> str | None:
         return None
     headers = "".join(f"{name}: {value}\n" for name, value in list(response.headers.items())[:30])
     body = response.body[:RESPONSE_HEAD_BYTES].decode("utf-8", "replace")
-    return f"HTTP {response.status}\n{headers}\n{body}"[: 4 * RESPONSE_HEAD_BYTES]
+    # PostgreSQL text refuses NUL: one in a target's answer must not fail the batch's record.
+    return f"HTTP {response.status}\n{headers}\n{body}"[: 4 * RESPONSE_HEAD_BYTES].replace("\x00", "\ufffd")
 
 
 def _redelivered(results: list[AttemptResult]) -> list[str]:
