@@ -40,14 +40,22 @@ class CalloutError(Exception):
 
     kind: ClassVar[ErrorKind] = ErrorKind("internal", 13, 500)
 
-    def __init__(self, message_id: str, detail: str = "") -> None:
+    def __init__(self, message_id: str, detail: str = "", *, verbatim: bool = False) -> None:
         self.message_id = message_id
         self.detail = detail
+        self.verbatim = verbatim
         super().__init__(self.message)
 
     @property
     def message(self) -> str:
-        """The client-facing text: the stable id, then the human detail in parentheses."""
+        """The client-facing text: the stable id, then the human detail in parentheses.
+
+        A ``verbatim`` error shows its detail alone (the id when there is none): a target's forwarded
+        message reaches the client as the target wrote it, as in ZITADEL (docs/functions.md); the id
+        stays in the error details.
+        """
+        if self.verbatim and self.detail:
+            return self.detail
         return f"{self.message_id} ({self.detail})" if self.detail else self.message_id
 
 

@@ -445,7 +445,7 @@ class TestDispatchClient:
             "not_found",
             "Errors.Execution.Forwarded",
             "gone",
-            "Errors.Execution.Forwarded (gone)",
+            "gone",
         )
 
     async def test_invalid_method_is_invalid_argument(self, host: Host) -> None:

@@ -15,7 +15,7 @@ from callout.domain.auth import Permission, Principal
 from callout.domain.catalog import validate_method_name
 from callout.domain.events import Event
 from callout.services import executions as execution_service
-from callout.services import interception
+from callout.services import function_results, interception
 from callout.services import push as push_service
 from callout.services.push import PushedEvent
 
@@ -83,9 +83,13 @@ async def _run_response(call: RpcCall) -> dict[str, Any]:
 
 
 async def _run_function(call: RpcCall) -> dict[str, Any]:
+    """The merged answers (``result``) and, for ZITADEL's functions, them applied (``applied``, docs/functions.md)."""
     name = call.request.required_string("name", max_length=200)
-    result = await interception.run_function(call.context, _caller(call), name, _object(call.request, "context"))
-    return {"result": result}
+    context = _object(call.request, "context")
+    explicit_claims = _object(call.request, "claims") if call.request.raw("claims") is not None else None
+    result = await interception.run_function(call.context, _caller(call), name, context)
+    applied = function_results.applied_result(name, result, function_results.existing_claims(explicit_claims, context))
+    return {"result": result} if applied is None else {"result": result, "applied": applied}
 
 
 async def _register_catalog(call: RpcCall) -> dict[str, Any]:

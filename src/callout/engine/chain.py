@@ -3,8 +3,8 @@
 An ``Exchange`` knows what one kind of call sends (request, response, function, event) and what a
 ``rest_call`` answer does to it. The runner signs and sends, interprets answers, and applies
 ``interruptOnError``: an interrupting failure stops the chain and raises; any other failure is
-logged and leaves the exchange unchanged. ``rest_async`` targets are sent in the background and
-never fail the chain.
+logged and leaves the exchange unchanged. An empty answer is no answer: it changes nothing.
+``rest_async`` targets are sent in the background and never fail the chain.
 
 Bodies follow the target's payload type (SPEC §4): JSON as is; JWT signed with the instance's web key
 passed to :meth:`ChainRunner.run`; JWE that JWT encrypted to the target's active public key. Without a
@@ -86,7 +86,7 @@ class ChainRunner:
                 continue
             try:
                 answer = await self._call(routed, exchange.body(), web_key)
-                if routed.target.target_type is TargetType.CALL:
+                if routed.target.target_type is TargetType.CALL and not answer.is_empty:
                     exchange.apply(answer)
             except CalloutError as error:
                 _log_failure(routed, error)

@@ -57,6 +57,15 @@ class TargetAnswer:
     value: Any = None
     is_json: bool = False
 
+    @property
+    def is_empty(self) -> bool:
+        """True for a body with nothing in it (none, or only whitespace): no answer, which changes nothing.
+
+        ZITADEL reads a ``rest_call`` answer only when its body is not empty
+        (internal/execution/execution.go); whitespace alone is taken as empty too (docs/functions.md).
+        """
+        return not self.is_json and not self.body.strip()
+
 
 def interpret_response(response: OutboundResponse) -> TargetAnswer:
     """Return a successful answer; raise the error a failed or forwarding answer means."""
@@ -142,10 +151,13 @@ def _forwarded_error(answer: Any) -> CalloutError | None:
 
 
 def forwarded_error(status: int, message: str) -> CalloutError:
-    """Map a forwarded status: known 4xx to their kinds, other 4xx Unknown, anything else FailedPrecondition."""
-    if 400 <= status <= 499:
-        return _FORWARDED_KINDS.get(status, Unknown)("Errors.Execution.Forwarded", message)
-    return FailedPrecondition("Errors.Execution.Forwarded", message)
+    """Map a forwarded status: known 4xx to their kinds, other 4xx Unknown, anything else FailedPrecondition.
+
+    The client sees the target's message as it stands (``verbatim``), as ZITADEL makes
+    ``forwardedErrorMessage`` the error's message (internal/execution/execution.go).
+    """
+    kind = _FORWARDED_KINDS.get(status, Unknown) if 400 <= status <= 499 else FailedPrecondition
+    return kind("Errors.Execution.Forwarded", message, verbatim=True)
 
 
 def delivery_failure(error: DeliveryError) -> CalloutError:

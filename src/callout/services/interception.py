@@ -79,21 +79,29 @@ class ResponseExchange:
 
 @dataclass
 class FunctionExchange:
-    """A function execution: every target sees the context; rest_call answers are merged in chain order."""
+    """A function execution: every target sees the context; rest_call answers are merged in chain order.
+
+    Once a ``rest_call`` has answered (even ``null`` or ``{}``), later targets also get the answers
+    merged so far as ``response``, as ZITADEL keeps them in the function's context
+    (internal/api/oidc/userinfo.go, internal/api/saml/storage.go; docs/functions.md).
+    """
 
     name: str
     context: dict[str, Any]
     result: dict[str, Any] = field(default_factory=dict)
+    answered: bool = False
 
     def body(self) -> bytes:
-        """The function payload."""
-        return payloads.function_payload(self.name, self.context)
+        """The function payload, with ``response`` once an answer was taken."""
+        response = self.result if self.answered else None
+        return payloads.function_payload(self.name, self.context, response=response)
 
     def apply(self, answer: TargetAnswer) -> None:
-        """Merge the answer now, so that a malformed one fails its own target; an empty body is no answer."""
-        if not answer.is_json and answer.body.strip():
+        """Merge the answer now, so that a malformed one fails its own target; ``null`` merges nothing."""
+        if not answer.is_json:
             json_object(answer)  # raises ResponseIsNotValidJSON
         self.result = functions.merge_function_answer(self.name, self.result, answer.value)
+        self.answered = True
 
     def merged(self) -> dict[str, Any]:
         """All answers merged by the function's rules."""
