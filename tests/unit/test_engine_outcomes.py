@@ -84,6 +84,18 @@ class TestParsing:
         assert _answer(body).value == json.loads(body)
 
 
+class TestEmptyAnswers:
+    @pytest.mark.parametrize("body", [b"", b" ", b"\r\n\t "])
+    def test_blank_body_is_empty(self, body: bytes) -> None:
+        """A body with nothing or only whitespace is no answer (internal/execution/execution.go reads len > 0)."""
+        assert _answer(body).is_empty
+
+    @pytest.mark.parametrize("body", [b"null", b"{}", b"0", b"not json"])
+    def test_body_with_content_is_not_empty(self, body: bytes) -> None:
+        """``null``, ``{}`` and even a non-JSON body are answers, not empty ones."""
+        assert not _answer(body).is_empty
+
+
 class TestFailures:
     def test_non_2xx_fails(self) -> None:
         """A 500 is Errors.Execution.Failed."""
@@ -94,6 +106,12 @@ class TestFailures:
         """forwardedStatusCode 404 maps to NotFound with the forwarded message."""
         with pytest.raises(NotFound, match="no such user"):
             _answer(b'{"forwardedStatusCode":404,"forwardedErrorMessage":"no such user"}')
+
+    def test_forwarded_message_is_the_client_message(self) -> None:
+        """A forwarded error's client message is the target's text (internal/execution/execution.go)."""
+        with pytest.raises(NotFound) as caught:
+            _answer(b'{"forwardedStatusCode":404,"forwardedErrorMessage":"no such user"}')
+        assert (caught.value.message, caught.value.message_id) == ("no such user", "Errors.Execution.Forwarded")
 
     def test_answer_nesting_past_the_limit_fails(self) -> None:
         """An answer nesting 101 levels is ResponseIsNotValidJSON, before any parser sees it."""

@@ -91,6 +91,15 @@ class TestMessage:
         error = AlreadyExists("Errors.Target.AlreadyExists", "taken")
         assert (error.message_id, error.detail) == ("Errors.Target.AlreadyExists", "taken")
 
+    def test_verbatim_message_is_the_detail_alone(self) -> None:
+        """A verbatim error (a target's forwarded message) shows its detail as the whole message."""
+        error = InvalidArgument("Errors.Execution.Forwarded", "nope", verbatim=True)
+        assert (error.message, error.message_id, error.detail) == ("nope", "Errors.Execution.Forwarded", "nope")
+
+    def test_verbatim_message_without_detail_is_the_id(self) -> None:
+        """A verbatim error with an empty detail falls back to its id, so the message is never empty."""
+        assert InvalidArgument("Errors.Execution.Forwarded", "", verbatim=True).message == "Errors.Execution.Forwarded"
+
     @given(st.text(min_size=1), st.text())
     def test_message_always_starts_with_the_id(self, message_id: str, detail: str) -> None:
         """For any id and detail the message is the id, followed by the parenthesised detail if any."""
