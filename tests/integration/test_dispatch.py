@@ -433,6 +433,15 @@ class TestDispatchClient:
         """A function without an execution merges nothing."""
         assert await host.client.run_function("preuserinfo", {"user": {"id": "1"}}) == {}
 
+    async def test_apply_function_returns_the_claims_as_zitadel_applies_them(self, host: Host) -> None:
+        """apply_function returns the claims after ZITADEL's rules (internal/api/oidc/userinfo.go)."""
+        reply = answer(200, {"append_claims": [{"key": "a", "value": 1}, {"key": "b", "value": 2}]})
+        receiver = await host.receivers.start(reply)
+        await host.actions.bind({"function": {"name": "preuserinfo"}}, [await host.actions.target(receiver)])
+        applied = await host.client.apply_function("preuserinfo", {}, claims={"b": 0})
+        log = ['key "b" already exists']
+        assert applied["claims"] == {"b": 0, "a": 1, "urn:zitadel:iam:action:function/preuserinfo:log": log}
+
     async def test_forwarded_error_carries_code_status_id_and_detail(self, host: Host) -> None:
         """A forwarded error is a DispatchError with the status, code, message id and forwarded message."""
         reply = answer(200, {"forwardedStatusCode": 404, "forwardedErrorMessage": "gone"})

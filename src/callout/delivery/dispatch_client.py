@@ -113,6 +113,19 @@ class DispatchClient:
         answer = await self._call("RunFunction", {"name": name, "context": dict(context)})
         return _object_field(answer, "result")
 
+    async def apply_function(
+        self, name: str, context: Mapping[str, Any], claims: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Run a ZITADEL function (``preuserinfo``, ``preaccesstoken``, ``presamlresponse``); return its answers
+        applied by ZITADEL's rules: ``claims``, ``logs`` and ``metadata``, or ``attributes`` and ``metadata``.
+
+        ``claims`` are the user's claims before the function (default: the context's ``userinfo``).
+        """
+        body: dict[str, Any] = {"name": name, "context": dict(context)}
+        if claims is not None:
+            body["claims"] = dict(claims)
+        return _object_field(await self._call("RunFunction", body), "applied")
+
     async def register_catalog(
         self, methods: Iterable[str] = (), functions: Iterable[str] = (), events: Iterable[str] = ()
     ) -> None:
