@@ -86,7 +86,8 @@ class ChainRunner:
                 continue
             try:
                 answer = await self._call(routed, exchange.body(), web_key)
-                if routed.target.target_type is TargetType.CALL and not answer.is_empty:
+                # is_json first: a JSON answer is never empty, and this skips a property call per target.
+                if routed.target.target_type is TargetType.CALL and (answer.is_json or not answer.is_empty):
                     exchange.apply(answer)
             except CalloutError as error:
                 _log_failure(routed, error)
