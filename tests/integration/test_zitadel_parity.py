@@ -208,6 +208,12 @@ class TestAppliedClaims:
         body = (await _run(engine, "preuserinfo")).json()
         assert (body["result"], body["applied"]["claims"]) == (reply, {})
 
+    async def test_claims_that_are_not_an_object_are_refused(self, engine: Engine) -> None:
+        """``claims`` must be a JSON object: a list is 400 invalid_argument, before any target is called."""
+        (receiver,) = await _chain(engine, "preuserinfo", [answer(200, {})])
+        response = await _run(engine, "preuserinfo", claims=["email"])
+        assert (response.status_code, response.json()["code"], receiver.hits) == (400, "invalid_argument", [])
+
     async def test_custom_function_has_no_applied_result(self, engine: Engine) -> None:
         """A custom function has no ZITADEL rules: only ``result`` comes back."""
         await dispatch(engine, "RegisterCatalog", {"functions": ["parity_custom"]})
