@@ -8,6 +8,7 @@ unchanged and logs one line (docs/target-answers.md).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from callout.services.runtime import open_context
 from callout.settings import Settings
 from tests.conftest import MakePrincipal
 from tests.delivery_receivers import ReceiverFactory, Reply
-from tests.hostile_replies import HOSTILE, huge_object, raw, reset_mid_answer, trickle
+from tests.hostile_replies import HOSTILE, raw, reset_mid_answer, trickle
 from tests.integration.engine_support import Engine
 from tests.integration.hostile_support import bind_target, error_id, running_engine
 
@@ -132,9 +133,9 @@ class TestNonInterruptingTarget:
 class TestOddStrings:
     async def test_lone_surrogate_reaches_the_client_as_replacement_character(self, engine: Engine) -> None:
         """A response target answering a lone surrogate escape gives the client U+FFFD, not a 500."""
-        await _bind_all(engine, "response", raw(b'{"details":{"totalResult":"\\ud800"}}'), interrupt=True)
+        await _bind_all(engine, "response", raw(b'{"targets":[{"name":"\\ud800"}]}'), interrupt=True)
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, response.json()) == (200, {"details": {"totalResult": "\ufffd"}})
+        assert (response.status_code, response.json()) == (200, {"targets": [{"name": "\ufffd"}]})
 
     async def test_forwarded_message_with_a_lone_surrogate_is_rendered(self, engine: Engine) -> None:
         """A forwarded error whose message holds a lone surrogate escape reaches the client as 403 with U+FFFD."""
@@ -146,17 +147,20 @@ class TestOddStrings:
 
 class TestLargeAnswers:
     async def test_several_megabytes_of_json_replace_the_request(self, engine: Engine) -> None:
-        """A valid 5 MB JSON object (below the limit) is a usable rest_call answer: its unknown keys are ignored."""
-        await _bind_all(engine, "request", raw(huge_object(5 * 1024 * 1024)), interrupt=True)
+        """A valid 5 MB ListTargetsResponse (below the limit) is a usable rest_call answer."""
+        names = [f"t{index:07d}-" + "v" * 40 for index in range(5 * 1024 * 1024 // 60)]
+        body = json.dumps({"targets": [{"name": name} for name in names]}).encode()
+        await _bind_all(engine, "response", raw(body), interrupt=True)
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, len(response.json()["targets"])) == (200, 1)
+        assert (response.status_code, len(response.json()["targets"])) == (200, len(names))
 
     async def test_one_hundred_levels_are_still_read(self, engine: Engine) -> None:
-        """An answer nesting exactly 100 levels is within the limit and replaces the response."""
+        """An answer nesting exactly 100 levels is read: it fails only for not fitting the response message."""
         body = b'{"details":' + b"[" * 99 + b"]" * 99 + b"}"
         await _bind_all(engine, "response", raw(body), interrupt=True)
         response = await engine.rpc("ListTargets", {})
-        assert (response.status_code, response.content.count(b"[")) == (200, 99)
+        assert (response.status_code, error_id(response)) == (400, UNREADABLE)
+        assert "does not fit" in response.json()["message"]
 
 
 class TestAnswerLimitSetting:

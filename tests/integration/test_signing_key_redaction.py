@@ -124,10 +124,10 @@ class TestRestCallAnswers:
         """Only CreateTarget and UpdateTarget guard the field: a ListTargets response target may set anything."""
         await engine.bind(
             {"response": {"method": f"{ACTION}/ListTargets"}},
-            [await engine.target(await engine.receivers.start(answer(200, {"signingKey": "any"})))],
+            [await engine.target(await engine.receivers.start(answer(200, {"targets": [{"signingKey": "any"}]})))],
         )
         listed = await engine.rpc("ListTargets", {})
-        assert listed.json() == {"signingKey": "any"}
+        assert listed.json() == {"targets": [{"signingKey": "any"}]}
 
 
 async def _only_target(engine: Engine, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,7 @@ from callout.domain.targets import (
     validate_name,
     validate_spec,
     validate_timeout,
+    with_key_rotated,
 )
 from callout.errors import InvalidArgument
 
@@ -265,12 +267,21 @@ class TestChangedFields:
         assert changed_fields(TARGET, after) == {"name": "new", "endpoint": "https://other.example/"}
 
     def test_enums_and_durations_are_plain_values(self) -> None:
-        """Type, payload type and timeout are recorded as numbers."""
+        """Type and payload type are enum numbers, the timeout Go nanoseconds (internal/repository/target/target.go)."""
         after = apply_changes(
             TARGET,
             TargetChanges(target_type=TargetType.CALL, payload_type=PayloadType.JWT, timeout=timedelta(seconds=1.5)),
         )
-        assert changed_fields(TARGET, after) == {"targetType": 1, "payloadType": 2, "timeout": 1.5}
+        assert changed_fields(TARGET, after) == {"targetType": 1, "timeout": 1_500_000_000, "payloadType": 2}
+
+    def test_key_rotation_is_marked_where_zitadel_puts_the_key(self) -> None:
+        """A rotation adds signingKeyRotated before payloadType, where ChangedEvent has signingKey (target.go)."""
+        changes = {"name": "new", "payloadType": 2}
+        assert list(with_key_rotated(changes).items()) == [
+            ("name", "new"),
+            ("signingKeyRotated", True),
+            ("payloadType", 2),
+        ]
 
     @given(CHANGES)
     def test_reported_values_are_the_new_ones(self, changes: TargetChanges) -> None:
@@ -282,16 +293,22 @@ class TestChangedFields:
 
 
 class TestTargetEventPayload:
-    def test_payload_has_exactly_the_public_fields(self) -> None:
-        """The payload carries name, type, interrupt, timeout, endpoint and payload type only."""
-        assert set(target_event_payload(TARGET)) == {
+    def test_payload_has_zitadels_added_event_fields_in_order(self) -> None:
+        """The payload is AddedEvent of internal/repository/target/target.go without signingKey, in its order."""
+        assert list(target_event_payload(TARGET)) == [
             "name",
             "targetType",
-            "interruptOnError",
-            "timeout",
             "endpoint",
+            "timeout",
+            "interruptOnError",
             "payloadType",
-        }
+        ]
+
+    @given(st.integers(min_value=1, max_value=270_000_000))
+    def test_timeout_is_a_go_duration_in_nanoseconds(self, micros: int) -> None:
+        """The timeout is an integer of nanoseconds, as Go's time.Duration marshals (target.go AddedEvent)."""
+        target = replace(TARGET, timeout=timedelta(microseconds=micros))
+        assert target_event_payload(target)["timeout"] == micros * 1000
 
     def test_payload_has_no_secret(self) -> None:
         """No key of the payload names a signing key or secret."""

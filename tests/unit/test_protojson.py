@@ -452,6 +452,31 @@ class TestFieldsEnums:
         assert error.detail.startswith("payloadType:")
 
 
+class TestFieldsOpenEnums:
+    @given(st.integers(min_value=-(2**31), max_value=2**31 - 1).filter(lambda number: number not in range(4)))
+    def test_unknown_int32_number_reads_as_the_fallback(self, number: int) -> None:
+        """With a fallback, any int32 number protojson accepts but the enum lacks reads as the fallback."""
+        fields = Fields({"payloadType": number})
+        read = fields.enum("payloadType", PayloadType, "PAYLOAD_TYPE_", unknown_numbers_as=PayloadType.UNSPECIFIED)
+        assert read is PayloadType.UNSPECIFIED
+
+    @pytest.mark.parametrize("value", [2**31, -(2**31) - 1, "99", "PAYLOAD_TYPE_XML", True, 1.5])
+    def test_what_protojson_rejects_stays_rejected(self, value: object) -> None:
+        """Numbers beyond int32, numeric strings, unknown names, bools and fractions are rejected despite a fallback."""
+        fields = Fields({"payloadType": value})
+        error = _rejects(
+            lambda: fields.enum("payloadType", PayloadType, "PAYLOAD_TYPE_", unknown_numbers_as=PayloadType.JSON)
+        )
+        assert error.detail.startswith("payloadType:")
+
+    def test_known_number_ignores_the_fallback(self) -> None:
+        """A known number reads as its member even with a fallback."""
+        fields = Fields({"payloadType": 2})
+        assert fields.enum("payloadType", PayloadType, "PAYLOAD_TYPE_", unknown_numbers_as=PayloadType.JSON) is (
+            PayloadType.JWT
+        )
+
+
 class TestFieldsDurationsAndTimestamps:
     def test_duration_is_read(self) -> None:
         """A duration string is read as a timedelta."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from callout.api.messages import executions as execution_messages
 from callout.api.messages import public_keys as key_messages
 from callout.api.messages import targets as messages
+from callout.api.messages.shapes import rpc_shapes
 from callout.api.messages.targets import V2, V2BETA, ApiVersion
 from callout.api.protojson import format_timestamp
 from callout.api.rpc import Handler, Rpc, RpcCall
@@ -158,6 +160,11 @@ def public_key_rpcs() -> list[Rpc]:
 
 
 def action_rpcs() -> list[Rpc]:
-    """Every ActionService RPC of both versions."""
+    """Every ActionService RPC of both versions, with the messages rest_call answers must fit."""
     v2 = target_rpcs(V2_SERVICE, V2) + public_key_rpcs() + execution_rpcs(V2_SERVICE)
-    return v2 + target_rpcs(V2BETA_SERVICE, V2BETA) + execution_rpcs(V2BETA_SERVICE)
+    return [_with_shapes(rpc) for rpc in v2 + target_rpcs(V2BETA_SERVICE, V2BETA) + execution_rpcs(V2BETA_SERVICE)]
+
+
+def _with_shapes(rpc: Rpc) -> Rpc:
+    request, response = rpc_shapes(rpc.service.rsplit(".", 1)[0], rpc.name)
+    return replace(rpc, request_shape=request, response_shape=response)

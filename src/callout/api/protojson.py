@@ -138,12 +138,19 @@ class Fields:
             raise invalid(self._field_path(name), f"must be an unsigned {bits}-bit integer")
         return number
 
-    def enum(self, name: str, enum_type: type[_E], prefix: str) -> _E | None:
-        """Read an enum given by its full name (``PREFIX_MEMBER``) or its number."""
+    def enum(self, name: str, enum_type: type[_E], prefix: str, *, unknown_numbers_as: _E | None = None) -> _E | None:
+        """Read an enum given by its full name (``PREFIX_MEMBER``) or its number.
+
+        protojson rejects unknown names and numbers beyond int32 but accepts any other number; pass
+        ``unknown_numbers_as`` where ZITADEL then falls back to a default (a ``switch`` default), and
+        leave it out where an unknown number fails there too (docs/differences.md).
+        """
         value = self.raw(name)
         if value is None:
             return None
         member = _enum_member(value, enum_type, prefix)
+        if member is None and unknown_numbers_as is not None and _int32(value) is not None:
+            return unknown_numbers_as
         if member is None:
             raise invalid(self._field_path(name), f"unknown value {str(value)[:64]!r}")
         return member
@@ -216,10 +223,16 @@ def _integer(value: object) -> int | None:
     return None
 
 
+def _int32(value: object) -> int | None:
+    """An enum number as protojson reads one: a JSON number (not a string) within int32."""
+    number = None if isinstance(value, str) else _integer(value)
+    return number if number is not None and -(1 << 31) <= number < (1 << 31) else None
+
+
 def _enum_member(value: object, enum_type: type[_E], prefix: str) -> _E | None:
     if isinstance(value, str) and value.startswith(prefix):
         return enum_type.__members__.get(value[len(prefix) :])
-    number = _integer(value) if not isinstance(value, str) else None
+    number = _int32(value)
     if number is not None and number in enum_type._value2member_map_:
         return enum_type(number)
     return None

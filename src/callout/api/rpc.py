@@ -12,6 +12,7 @@ from typing import Any
 
 from callout.api.protojson import Fields, with_protojson_names
 from callout.domain.auth import Permission, Principal
+from callout.domain.messages import MessageShape
 from callout.services import interception
 from callout.services.auth import authorize
 from callout.services.context import ServiceContext
@@ -43,6 +44,10 @@ class Rpc:
     # Top-level response fields holding secrets (a new signing key): response targets never see
     # them, and their answers can neither set nor change them (docs/target-answers.md).
     private_response_fields: tuple[str, ...] = ()
+    # The request and response messages, when callout knows them: a rest_call answer replacing
+    # either must fit it, as ZITADEL decodes answers with strict protojson (docs/differences.md).
+    request_shape: MessageShape | None = None
+    response_shape: MessageShape | None = None
 
     @property
     def full_method(self) -> str:
@@ -69,10 +74,19 @@ async def invoke(
         return await rpc.handler(RpcCall(context, principal, Fields(request)))
     forwarded = interception.forwarded_headers(headers)
     request = with_protojson_names(request)  # the request as ZITADEL's targets see it (SPEC §4)
-    request = await interception.run_request_execution(context, principal, rpc.full_method, request, forwarded)
+    request = await interception.run_request_execution(
+        context, principal, rpc.full_method, request, forwarded, shape=rpc.request_shape
+    )
     response = await rpc.handler(RpcCall(context, principal, Fields(request)))
     return await interception.run_response_execution(
-        context, principal, rpc.full_method, request, response, forwarded, private_fields=rpc.private_response_fields
+        context,
+        principal,
+        rpc.full_method,
+        request,
+        response,
+        forwarded,
+        private_fields=rpc.private_response_fields,
+        shape=rpc.response_shape,
     )
 
 

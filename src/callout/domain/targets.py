@@ -140,29 +140,46 @@ def apply_changes(target: Target, changes: TargetChanges) -> Target:
 
 
 def changed_fields(before: Target, after: Target) -> dict[str, object]:
-    """Name the user-visible fields that differ, with their new values (for the event payload)."""
-    candidates = {
-        "name": after.name,
-        "targetType": int(after.target_type),
-        "interruptOnError": after.interrupt_on_error,
-        "timeout": after.timeout.total_seconds(),
-        "endpoint": after.endpoint,
-        "payloadType": int(after.payload_type),
-    }
-    previous = target_event_payload(before)
-    return {key: value for key, value in candidates.items() if previous[key] != value}
+    """Name the user-visible fields that differ, with their new values (the ``target.changed`` payload).
+
+    Only differing fields appear, as ZITADEL's ``ChangedEvent`` omits unset pointers
+    (``internal/repository/target/target.go``).
+    """
+    previous, current = target_event_payload(before), target_event_payload(after)
+    return {key: value for key, value in current.items() if previous[key] != value}
 
 
 def target_event_payload(target: Target) -> dict[str, object]:
-    """The secret-free description of a target stored with its events."""
+    """The ``target.added`` payload: ZITADEL's ``AddedEvent`` fields, names and order, minus the signing key.
+
+    ``timeout`` is a Go ``time.Duration``, nanoseconds as an integer; the enums are their numbers.
+    The encrypted signing key ZITADEL stores in the event stays out (docs/differences.md).
+    """
     return {
         "name": target.name,
         "targetType": int(target.target_type),
-        "interruptOnError": target.interrupt_on_error,
-        "timeout": target.timeout.total_seconds(),
         "endpoint": target.endpoint,
+        "timeout": duration_nanoseconds(target.timeout),
+        "interruptOnError": target.interrupt_on_error,
         "payloadType": int(target.payload_type),
     }
+
+
+def with_key_rotated(changes: dict[str, object]) -> dict[str, object]:
+    """The ``target.changed`` payload of a change that rotated the signing key.
+
+    Where ZITADEL's ``ChangedEvent`` carries the new encrypted ``signingKey`` (before
+    ``payloadType``), callout records only that a rotation happened: keys never leave callout
+    in events (docs/differences.md).
+    """
+    before = {key: value for key, value in changes.items() if key != "payloadType"}
+    after = {key: value for key, value in changes.items() if key == "payloadType"}
+    return {**before, "signingKeyRotated": True, **after}
+
+
+def duration_nanoseconds(duration: timedelta) -> int:
+    """A duration as Go's ``time.Duration`` marshals it: whole nanoseconds."""
+    return (duration // timedelta(microseconds=1)) * 1000
 
 
 def _pick(new: _T | None, old: _T) -> _T:

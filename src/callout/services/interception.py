@@ -15,10 +15,12 @@ from callout.domain.auth import Principal
 from callout.domain.deliveries import NewDelivery
 from callout.domain.executions import ConditionType, function_lookup_id, request_lookup_id
 from callout.domain.ids import new_id
+from callout.domain.messages import MessageMismatch, MessageShape, check_message
 from callout.engine import functions, payloads
 from callout.engine.chain import EnqueueAsync
 from callout.engine.outcomes import TargetAnswer, json_object
 from callout.engine.router import RoutedTarget, WebKey
+from callout.errors import FailedPrecondition
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as delivery_store
 
@@ -34,6 +36,7 @@ class RequestExchange:
     headers: Headers
     request: dict[str, Any]
     project_id: str = ""
+    shape: MessageShape | None = None
 
     def body(self) -> bytes:
         """The request payload."""
@@ -43,8 +46,8 @@ class RequestExchange:
         )
 
     def apply(self, answer: TargetAnswer) -> None:
-        """The bare replacement request."""
-        self.request = json_object(answer)
+        """The bare replacement request, which must fit the request message when callout knows it."""
+        self.request = fitting(json_object(answer), self.shape)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class ResponseExchange:
     request: dict[str, Any]
     response: dict[str, Any]
     project_id: str = ""
+    shape: MessageShape | None = None
 
     def body(self) -> bytes:
         """The response payload."""
@@ -73,8 +77,23 @@ class ResponseExchange:
         )
 
     def apply(self, answer: TargetAnswer) -> None:
-        """The bare replacement response."""
-        self.response = json_object(answer)
+        """The bare replacement response, which must fit the response message when callout knows it."""
+        self.response = fitting(json_object(answer), self.shape)
+
+
+def fitting(message: dict[str, Any], shape: MessageShape | None) -> dict[str, Any]:
+    """The message, if protojson would read it into ``shape`` (ZITADEL decodes answers so); else a failure.
+
+    An unknown field or a mistyped one fails the target like unreadable JSON does, so that an
+    interrupting target with a typo fails the call instead of being half applied (docs/differences.md).
+    """
+    if shape is not None:
+        try:
+            check_message(message, shape)
+        except MessageMismatch as mismatch:
+            detail = f"the target's answer does not fit {shape.name}: {mismatch}"
+            raise FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", detail) from None
+    return message
 
 
 @dataclass
@@ -136,12 +155,17 @@ async def run_request_execution(
     request: dict[str, Any],
     headers: Headers,
     project_id: str = "",
+    *,
+    shape: MessageShape | None = None,
 ) -> dict[str, Any]:
-    """Run the request execution of a method; returns the (possibly replaced) request."""
+    """Run the request execution of a method; returns the (possibly replaced) request.
+
+    ``shape`` is the request message, when known: a replacement must fit it.
+    """
     route = await _route(context, principal, request_lookup_id(ConditionType.REQUEST, full_method))
     if not route.chain:
         return request
-    exchange = RequestExchange(principal, full_method, headers, request, project_id)
+    exchange = RequestExchange(principal, full_method, headers, request, project_id, shape)
     await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
     return exchange.request
 
@@ -156,8 +180,11 @@ async def run_response_execution(
     project_id: str = "",
     *,
     private_fields: Collection[str] = (),
+    shape: MessageShape | None = None,
 ) -> dict[str, Any]:
     """Run the response execution of a method; returns the (possibly replaced) response.
+
+    ``shape`` is the response message, when known: a replacement must fit it.
 
     ``private_fields`` are top-level response fields holding secrets: targets get the response
     without them, and the response returned carries the handler's values of them, whatever the
@@ -167,7 +194,7 @@ async def run_response_execution(
     if not route.chain:
         return response
     shown = _without(response, private_fields)
-    exchange = ResponseExchange(principal, full_method, headers, request, shown, project_id)
+    exchange = ResponseExchange(principal, full_method, headers, request, shown, project_id, shape)
     await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
     if not private_fields:
         return exchange.response

@@ -7,12 +7,14 @@ an inactive one) is a successful no-op returning the previous change date.
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import UTC, datetime
 
 from callout.domain.auth import Principal
 from callout.domain.ids import new_id
 from callout.domain.keys import PublicKey, PublicKeyQuery, fingerprint_of, validate_expiration
 from callout.domain.queries import Page
+from callout.engine.gojson import format_rfc3339_nano
 from callout.errors import FailedPrecondition
 from callout.services.context import ServiceContext
 from callout.services.events import record_change
@@ -20,6 +22,8 @@ from callout.storage import executions as execution_store
 from callout.storage import keys as store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
+
+GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
 
 async def add_public_key(
@@ -33,7 +37,7 @@ async def add_public_key(
         await _require_target(conn, principal, target_id)
         key = PublicKey(new_id(), principal.instance_id, target_id, pem, fingerprint, False, expiration, now, now)
         await store.insert_public_key(conn, key)
-        payload = {"keyId": key.key_id, "fingerprint": fingerprint, "expirationDate": _iso(expiration)}
+        payload = key_added_payload(key)
         await record_change(conn, principal, ("target", key.target_id), "target.key.added", payload, now)
     return key
 
@@ -94,5 +98,16 @@ async def _require_key(conn: Connection, principal: Principal, target_id: str, k
     return key
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+def key_added_payload(key: PublicKey) -> dict[str, object]:
+    """The ``target.key.added`` payload, as ZITADEL's ``KeyAddedEvent`` marshals it.
+
+    ``internal/repository/target/key.go``: ``publicKey`` is ``[]byte`` (standard base64 of the PEM)
+    and ``expirationDate`` a ``time.Time``, which ``omitempty`` never drops: no expiry is Go's zero time.
+    """
+    expiration = key.expiration_date or GO_ZERO_TIME
+    return {
+        "keyId": key.key_id,
+        "publicKey": base64.b64encode(key.public_key_pem).decode(),
+        "fingerprint": key.fingerprint,
+        "expirationDate": format_rfc3339_nano(expiration),
+    }

@@ -86,7 +86,7 @@ async def update_target(
         await execution_store.bump_routing_version(conn, principal.instance_id)
         new_key = await _rotate_key(context, conn, updated, rotation, now)
         if new_key is not None:
-            difference["signingKeyRotated"] = True
+            difference = rules.with_key_rotated(difference)
         await record_change(conn, principal, ("target", updated.id), "target.changed", difference, now)
     return UpdateResult(now, new_key)
 
@@ -103,7 +103,8 @@ async def delete_target(context: ServiceContext, principal: Principal, target_id
         await store.mark_target_deleted(conn, target, now)
         await execution_store.remove_target_everywhere(conn, principal.instance_id, target.id)
         await execution_store.bump_routing_version(conn, principal.instance_id)
-        await record_change(conn, principal, ("target", target.id), "target.removed", {"name": target.name}, now)
+        # ZITADEL's RemovedEvent has no exported field: its payload is an empty object.
+        await record_change(conn, principal, ("target", target.id), "target.removed", {}, now)
     return now
 
 

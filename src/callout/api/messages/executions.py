@@ -17,6 +17,8 @@ from callout.domain.executions import (
 from callout.domain.queries import Page
 from callout.errors import InvalidArgument
 
+_ANY_TYPE = ExecutionType.UNSPECIFIED
+_DEFAULT_SORT = ExecutionSortField.UNSPECIFIED
 _MEMBERS = {
     ConditionType.REQUEST: ("method", "service", "all"),
     ConditionType.RESPONSE: ("method", "service", "all"),
@@ -93,12 +95,13 @@ def decode_list(request: Fields) -> ExecutionQuery:
         if kind == "inConditionsFilter":
             id_filters.append(tuple(decode_condition(c).execution_id for c in part.messages("conditions")))
         elif kind == "executionTypeFilter":
-            type_filters.append(
-                part.enum("executionType", ExecutionType, "EXECUTION_TYPE_") or ExecutionType.UNSPECIFIED
-            )
+            # An unknown number filters nothing, as executionTypeToQuery's default (UNSPECIFIED) in ZITADEL.
+            execution_type = part.enum("executionType", ExecutionType, "EXECUTION_TYPE_", unknown_numbers_as=_ANY_TYPE)
+            type_filters.append(execution_type or _ANY_TYPE)
         else:
             target_filters.append(_required(part, "targetId"))
-    sort = request.enum("sortingColumn", ExecutionSortField, "EXECUTION_FIELD_NAME_")
+    # Unknown numbers sort by creation date, as executionFieldNameToSortingColumn's default in ZITADEL.
+    sort = request.enum("sortingColumn", ExecutionSortField, "EXECUTION_FIELD_NAME_", unknown_numbers_as=_DEFAULT_SORT)
     return ExecutionQuery(
         pagination=decode_pagination(request),
         sort=sort or ExecutionSortField.UNSPECIFIED,

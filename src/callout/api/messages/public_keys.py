@@ -63,7 +63,10 @@ def decode_list(request: Fields) -> tuple[str, PublicKeyQuery]:
             key_ids.append(tuple(part.strings("ids")))
         else:
             expiration.append(_timestamp_filter(part))
-    sort = request.enum("sortingColumn", PublicKeySortField, "PUBLIC_KEY_FIELD_NAME_")
+    # ZITADEL's ListPublicKeys does not read the column at all; an unknown number sorts by creation date.
+    sort = request.enum(
+        "sortingColumn", PublicKeySortField, "PUBLIC_KEY_FIELD_NAME_", unknown_numbers_as=PublicKeySortField.UNSPECIFIED
+    )
     query = PublicKeyQuery(
         decode_pagination(request),
         sort or PublicKeySortField.UNSPECIFIED,

@@ -14,6 +14,7 @@ from callout.errors import InvalidArgument
 
 _TYPE_KEYS = {"restWebhook": TargetType.WEBHOOK, "restCall": TargetType.CALL, "restAsync": TargetType.ASYNC}
 _KEY_OF_TYPE = {value: key for key, value in _TYPE_KEYS.items()}
+_DEFAULT_SORT = TargetSortField.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ def _target_type(request: Fields, required: bool) -> tuple[TargetType, bool] | N
 def _payload_type(request: Fields, version: ApiVersion) -> PayloadType | None:
     if not version.has_payload_type:
         return None
-    return request.enum("payloadType", PayloadType, "PAYLOAD_TYPE_")
+    # An unknown number is PAYLOAD_TYPE_UNSPECIFIED, as payloadTypeToDomain's default in ZITADEL's
+    # internal/api/grpc/action/v2/target.go (docs/differences.md).
+    return request.enum("payloadType", PayloadType, "PAYLOAD_TYPE_", unknown_numbers_as=PayloadType.UNSPECIFIED)
 
 
 def decode_create(request: Fields, version: ApiVersion) -> TargetSpec:
@@ -98,7 +101,8 @@ def decode_list(request: Fields) -> TargetQuery:
             name_filters.append(_name_filter(part))
         else:
             id_filters.append(tuple(part.strings("targetIds")))
-    sort = request.enum("sortingColumn", TargetSortField, "TARGET_FIELD_NAME_")
+    # Unknown numbers sort by creation date, as targetFieldNameToSortingColumn's default in ZITADEL.
+    sort = request.enum("sortingColumn", TargetSortField, "TARGET_FIELD_NAME_", unknown_numbers_as=_DEFAULT_SORT)
     return TargetQuery(
         pagination=decode_pagination(request),
         sort=sort or TargetSortField.UNSPECIFIED,
