@@ -16,6 +16,7 @@ from callout.services.events import record_change
 from callout.storage import executions as store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
+from callout.storage.instances import lock_routing
 
 
 async def set_execution(
@@ -23,7 +24,10 @@ async def set_execution(
 ) -> datetime:
     """Bind the targets, in order, to the condition; an empty list removes the execution."""
     validate_condition(condition)
-    async with context.database.transaction() as conn:
+
+    async def bind(conn: Connection) -> datetime:
+        # The routing lock first: what is read below is what the previous writer committed.
+        await lock_routing(conn, principal.instance_id)
         (await instance_catalog(context, conn, principal.instance_id)).require(condition)
         await _require_targets(conn, principal.instance_id, target_ids)
         current = await store.find_execution(conn, principal.instance_id, condition.execution_id)
@@ -33,7 +37,9 @@ async def set_execution(
         if current is None and not target_ids:
             return now
         await _write(conn, principal, condition.execution_id, target_ids, now)
-    return now
+        return now
+
+    return await context.database.write(bind)
 
 
 async def _write(
@@ -81,9 +87,12 @@ async def register_catalog(
     """Add host-application methods, functions and event types to the instance's catalog."""
     _validate_entries(methods, functions, events)
     now = context.clock.now()
-    async with context.database.transaction() as conn:
+
+    async def register(conn: Connection) -> None:
         for kind, names in (("method", methods), ("function", functions), ("event", events)):
             await store.add_catalog_entries(conn, principal.instance_id, kind, names, now)
+
+    await context.database.write(register)
 
 
 def catalog_from_file(base: Catalog, path: Path) -> Catalog:
