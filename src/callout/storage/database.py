@@ -59,7 +59,7 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection for queries; its implicit transaction is rolled back afterwards."""
         self._ensure_open()
-        with _unavailable_on_connection_errors():
+        with _database_errors_as_unavailable():
             async with self.engine.connect() as conn:
                 yield conn
 
@@ -67,7 +67,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection inside a write transaction committed on success."""
         self._ensure_open()
-        with _unavailable_on_connection_errors():
+        with _database_errors_as_unavailable():
             async with self._write_lock, self.engine.connect() as conn:
                 conn = await conn.execution_options(callout_immediate=True)
                 hooks: list[Callable[[], None]] = []
@@ -75,7 +75,7 @@ class Database:
                 conn.info[_DATABASE] = self
                 async with conn.begin() as transaction:
                     yield conn
-                    with _unavailable_on_connection_errors(committing=True):
+                    with _database_errors_as_unavailable(committing=True):
                         await transaction.commit()
                 for hook in hooks:
                     hook()
@@ -141,7 +141,7 @@ def _backoff(attempt: int) -> float:
 
 
 @contextlib.contextmanager
-def _unavailable_on_connection_errors(committing: bool = False) -> Iterator[None]:
+def _database_errors_as_unavailable(committing: bool = False) -> Iterator[None]:
     # A database that is away or busy is not a bug: answer 503 with what the client can conclude.
     # Only a connection that broke while committing leaves the outcome unknown; an error the server
     # answered at commit means it rolled back.
