@@ -2,7 +2,8 @@
 
 For each scenario the same calls run twice against fresh state: one at a time (the baseline), then
 ``--concurrency`` at once. It prints calls/s of both and their ratio, the 5xx count and the
-invariant violations found in the database afterwards (both must be 0). The server runs with
+invariant violations found in the database afterwards (both must be 0), and calls that got no answer
+at all (a transport error; must be 0 too). The server runs with
 ``--workers 0``: only the writes are measured. Every call has a 30 s timeout.
 
     .venv/bin/python bench/concurrent_writes.py --calls 200 --concurrency 50
@@ -48,20 +49,28 @@ class Bench:
     """One server, an async client of it, and SQL access to its database for set-up and checks."""
 
     def __init__(self, callout: Callout, concurrency: int) -> None:
-        token = (callout.data_dir / "admin.pat").read_text().strip()
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.http = httpx.AsyncClient(
-            base_url=callout.base_url,
+        self.callout = callout
+        self.concurrency = concurrency
+        self.http = self.new_client()
+
+    def new_client(self) -> httpx.AsyncClient:
+        """A client with a fresh pool: no keep-alive connection the server may just have closed."""
+        token = (self.callout.data_dir / "admin.pat").read_text().strip()
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        return httpx.AsyncClient(
+            base_url=self.callout.base_url,
             headers={"Authorization": f"Bearer {token}"},
             limits=limits,
             timeout=30.0,
             trust_env=False,
         )
-        self.callout = callout
 
     async def call(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """One call: status and JSON body."""
-        response = await self.http.post(path, json=body)
+        """One call: status and JSON body; status 0 when no answer came."""
+        try:
+            response = await self.http.post(path, json=body)
+        except httpx.TransportError as error:
+            return 0, {"error": type(error).__name__}
         return response.status_code, response.json()
 
     async def must(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -289,6 +298,7 @@ class Row:
     sequential: float
     burst: float
     server_errors: int
+    unanswered: int
     violations: int
 
 
@@ -299,6 +309,8 @@ async def _run(bench: Bench, calls: list[Call], concurrency: int) -> tuple[float
         async with gate:
             return await bench.call(path, body)
 
+    await bench.http.aclose()
+    bench.http = bench.new_client()
     started = time.perf_counter()
     answers = await asyncio.gather(*(one(path, body) for path, body in calls))
     return len(calls) / (time.perf_counter() - started), list(answers)
@@ -311,7 +323,8 @@ async def measure(bench: Bench, database: str, name: str, setup: Setup, count: i
     calls, check = await setup(bench, count)
     burst, answers = await _run(bench, calls, concurrency)
     errors = sum(status >= 500 for status, _ in answers)
-    return Row(database, name, count, sequential, burst, errors, check(bench, answers))
+    unanswered = sum(status == 0 for status, _ in answers)
+    return Row(database, name, count, sequential, burst, errors, unanswered, check(bench, answers))
 
 
 @contextmanager
@@ -334,7 +347,10 @@ async def run_database(label: str, callout: Callout, options: argparse.Namespace
         await bench.must(f"{DISPATCH}/RegisterCatalog", {"events": [EVENT_TYPE]})
         for name, setup in SCENARIOS.items():
             row = await measure(bench, label, name, setup, options.calls, options.concurrency)
-            print(f"{label} {name}: {row.burst:,.0f} calls/s, {row.server_errors} 5xx", file=sys.stderr)
+            print(
+                f"{label} {name}: {row.burst:,.0f} calls/s, {row.server_errors} 5xx, {row.unanswered} unanswered",
+                file=sys.stderr,
+            )
             rows.append(row)
     finally:
         await bench.http.aclose()
@@ -355,12 +371,12 @@ def main() -> None:
         with postgres_schema() as url, server(url) as callout:
             rows += asyncio.run(run_database("PostgreSQL", callout, options))
     burst = f"{options.concurrency} at once calls/s"
-    print(f"| database | scenario | calls | sequential calls/s | {burst} | ratio | 5xx | violations |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| database | scenario | calls | sequential calls/s | {burst} | ratio | 5xx | no answer | violations |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row.database} | {row.scenario} | {row.calls} | {row.sequential:,.0f} | {row.burst:,.0f} "
-            f"| {row.burst / row.sequential:.2f} | {row.server_errors} | {row.violations} |"
+            f"| {row.burst / row.sequential:.2f} | {row.server_errors} | {row.unanswered} | {row.violations} |"
         )
 
 
