@@ -5,12 +5,19 @@ function executions and to register catalog entries. It talks to the operator-co
 server, not to user targets, so the egress policy does not apply. Every failure is a
 ``DispatchError``: a non-2xx answer carries callout's Connect error (code, message, message id,
 detail); a transport failure is ``503 unavailable``, a timeout ``504 deadline_exceeded``.
+
+A ``503 unavailable`` is retried a few times with jittered exponential back-off, but only when a
+repeat cannot do something twice (docs/concurrency.md): RegisterCatalog and pushes whose events all
+carry an idempotency key always; other pushes only when callout says it stored nothing or the
+connection was never made; executions (which call targets) only when the connection was never made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -36,16 +43,40 @@ _CODES_BY_STATUS = {
 }
 
 
+# callout's 503s after which the write was certainly not stored (rolled back or never begun).
+NOTHING_STORED = frozenset({"Errors.Database.Busy", "Errors.Database.Unavailable"})
+
+
+class Repeat(enum.Enum):
+    """When a call that failed with 503 may be sent again."""
+
+    SAFE = "safe"  # idempotent: always
+    IF_NOTHING_STORED = "if nothing stored"  # callout says so, or the connection was never made
+    IF_NOT_SENT = "if not sent"  # only when the connection was never made
+
+
 class DispatchError(Exception):
     """callout refused or failed a dispatch call (or could not be reached)."""
 
-    def __init__(self, status: int, code: str, message: str, message_id: str = "", detail: str = "") -> None:
+    def __init__(
+        self, status: int, code: str, message: str, message_id: str = "", detail: str = "", *, sent: bool = True
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.message_id = message_id
         self.detail = detail
+        # False when no connection could be made: callout cannot have seen the request.
+        self.sent = sent
+
+    def may_repeat(self, repeat: Repeat) -> bool:
+        """Whether the failed call may be sent again under ``repeat``."""
+        if self.status != 503:
+            return False
+        if not self.sent or repeat is Repeat.SAFE:
+            return True
+        return repeat is Repeat.IF_NOTHING_STORED and self.message_id in NOTHING_STORED
 
     @property
     def is_execution_error(self) -> bool:
@@ -56,10 +87,21 @@ class DispatchError(Exception):
 class DispatchClient:
     """Calls the Dispatch RPCs over one shared aiohttp session (opened lazily, closed by ``close()``)."""
 
-    def __init__(self, base_url: str, token: str, *, timeout_seconds: float = 10) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_seconds: float = 10,
+        retries: int = 3,
+        backoff_seconds: float = 0.1,
+    ) -> None:
+        """``timeout_seconds`` bounds each attempt; ``retries`` repeats follow a failed one (see the module)."""
         self._base_url = base_url.rstrip("/")
         self._token = token
         self._timeout_seconds = timeout_seconds
+        self._retries = retries
+        self._backoff_seconds = backoff_seconds
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
@@ -87,7 +129,7 @@ class DispatchClient:
     ) -> dict[str, Any]:
         """Run the request execution of ``method``; return the (possibly replaced) request."""
         body = {"method": method, "request": dict(request), **_context(headers, user_id, org_id, project_id)}
-        return _object_field(await self._call("RunRequestExecution", body), "request")
+        return _object_field(await self._call("RunRequestExecution", body, Repeat.IF_NOT_SENT), "request")
 
     async def run_response(
         self,
@@ -106,11 +148,11 @@ class DispatchClient:
             "response": dict(response),
             **_context(headers, user_id, org_id, project_id),
         }
-        return _object_field(await self._call("RunResponseExecution", body), "response")
+        return _object_field(await self._call("RunResponseExecution", body, Repeat.IF_NOT_SENT), "response")
 
     async def run_function(self, name: str, context: Mapping[str, Any]) -> dict[str, Any]:
         """Run the function execution ``name``; return the merged answers of its targets."""
-        answer = await self._call("RunFunction", {"name": name, "context": dict(context)})
+        answer = await self._call("RunFunction", {"name": name, "context": dict(context)}, Repeat.IF_NOT_SENT)
         return _object_field(answer, "result")
 
     async def apply_function(
@@ -124,23 +166,40 @@ class DispatchClient:
         body: dict[str, Any] = {"name": name, "context": dict(context)}
         if claims is not None:
             body["claims"] = dict(claims)
-        return _object_field(await self._call("RunFunction", body), "applied")
+        return _object_field(await self._call("RunFunction", body, Repeat.IF_NOT_SENT), "applied")
 
     async def register_catalog(
         self, methods: Iterable[str] = (), functions: Iterable[str] = (), events: Iterable[str] = ()
     ) -> None:
         """Add methods (``/pkg.Service/Method``), functions and event types to the instance's catalog."""
         body = {"methods": list(methods), "functions": list(functions), "events": list(events)}
-        await self._call("RegisterCatalog", body)
+        await self._call("RegisterCatalog", body, Repeat.SAFE)
 
     async def push_events(self, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Push events of declared types (``aggregateType``, ``aggregateId``, ``eventType``, ``payload``,
         optional ``creator`` and ``idempotencyKey``); returns them as stored, with their ids."""
-        answer = await self._call("PushEvents", {"events": list(events)})
+        pushed = list(events)
+        # Without a key on every event a repeat after an unknown outcome could store an event twice.
+        keyed = all(isinstance(event, dict) and event.get("idempotencyKey") for event in pushed)
+        answer = await self._call("PushEvents", {"events": pushed}, Repeat.SAFE if keyed else Repeat.IF_NOTHING_STORED)
         stored = answer.get("events", [])
         return stored if isinstance(stored, list) else []
 
-    async def _call(self, rpc: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, rpc: str, body: dict[str, Any], repeat: Repeat) -> dict[str, Any]:
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._call_once(rpc, body)
+            except DispatchError as error:
+                if attempt == self._retries or not error.may_repeat(repeat):
+                    raise
+            await asyncio.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: many clients of one busy callout spread out instead of returning in step.
+        return random.uniform(0, self._backoff_seconds * 2**attempt)  # noqa: S311 - not a secret
+
+    async def _call_once(self, rpc: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self._base_url}/{DISPATCH_SERVICE}/{rpc}"
         try:
             async with asyncio.timeout(self._timeout_seconds):
@@ -149,6 +208,9 @@ class DispatchClient:
             raise DispatchError(
                 504, "deadline_exceeded", f"callout did not answer within {self._timeout_seconds:g}s"
             ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            message = f"callout is unreachable ({type(exc).__name__})"
+            raise DispatchError(503, "unavailable", message, sent=False) from exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise DispatchError(503, "unavailable", f"callout is unreachable ({type(exc).__name__})") from exc
         if not 200 <= status <= 299:

@@ -11,6 +11,7 @@ from callout.domain.queries import Page
 from callout.errors import NotFound
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as store
+from callout.storage.database import Connection
 
 REDELIVER_BATCH = 500
 
@@ -36,9 +37,12 @@ async def get_delivery(
 async def redeliver(context: ServiceContext, principal: Principal, delivery_id: str) -> datetime:
     """Queue a finished delivery again (same webhook-id); unknown or still queued ones are NotFound."""
     now = context.clock.now()
-    async with context.database.transaction() as conn:
+
+    async def requeue(conn: Connection) -> None:
         if not await store.redeliver(conn, principal.instance_id, [delivery_id], now):
             raise NotFound("Errors.Delivery.NotFound", "no finished delivery with this id")
+
+    await context.database.write(requeue)
     return now
 
 
@@ -50,10 +54,13 @@ async def redeliver_failed(
 ) -> int:
     """Queue again every failed delivery created since ``since``, in batches; returns how many."""
     total = 0
+
+    async def requeue_batch(conn: Connection) -> tuple[list[str], int]:
+        ids = await store.failed_since(conn, principal.instance_id, since, REDELIVER_BATCH)
+        return ids, await store.redeliver(conn, principal.instance_id, ids, context.clock.now()) if ids else 0
+
     while True:
-        async with context.database.transaction() as conn:
-            ids = await store.failed_since(conn, principal.instance_id, since, REDELIVER_BATCH)
-            count = await store.redeliver(conn, principal.instance_id, ids, context.clock.now()) if ids else 0
+        ids, count = await context.database.write(requeue_batch)
         total += count
         if progress is not None:
             progress(total)

@@ -17,6 +17,7 @@ from callout.services.events import record_change
 from callout.storage import executions as store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
+from callout.storage.instances import lock_instance, lock_routing
 
 
 async def set_execution(
@@ -24,7 +25,10 @@ async def set_execution(
 ) -> datetime:
     """Bind the targets, in order, to the condition; an empty list removes the execution."""
     validate_condition(condition)
-    async with context.database.transaction() as conn:
+
+    async def bind(conn: Connection) -> datetime:
+        # The routing lock first: what is read below is what the previous writer committed.
+        await lock_routing(conn, principal.instance_id)
         (await instance_catalog(context, conn, principal.instance_id)).require(condition)
         await _require_targets(conn, principal.instance_id, target_ids)
         current = await store.find_execution(conn, principal.instance_id, condition.execution_id)
@@ -34,7 +38,9 @@ async def set_execution(
         if current is None and not target_ids:
             return now
         await _write(conn, principal, condition.execution_id, target_ids, now)
-    return now
+        return now
+
+    return await context.database.write(bind)
 
 
 async def _write(
@@ -85,12 +91,17 @@ async def register_catalog(
         context.catalog_limits.check_call(kind, len(set(names)))
     _validate_entries(methods, functions, events)
     now = context.clock.now()
-    async with context.database.transaction() as conn:
+
+    async def register(conn: Connection) -> None:
+        # The instance lock makes concurrent registrations count each other's entries against the caps.
+        await lock_instance(conn, principal.instance_id)
         for kind, names in entries:
             known = await store.catalog_names(conn, principal.instance_id, kind)
             new = [name for name in dict.fromkeys(names) if name not in known]
             context.catalog_limits.check_total(kind, len(known) + len(new))
             await store.add_catalog_entries(conn, principal.instance_id, kind, new, now)
+
+    await context.database.write(register)
 
 
 def catalog_from_file(base: Catalog, path: Path) -> Catalog:

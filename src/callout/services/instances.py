@@ -13,6 +13,7 @@ from callout.services.context import ServiceContext
 from callout.services.secrets import write_private_file
 from callout.services.webkeys import ensure_web_key
 from callout.storage import instances as store
+from callout.storage.database import Connection
 
 ADMIN_PAT_FILE = "admin.pat"
 DEFAULT_INSTANCE_NAME = "default"
@@ -23,8 +24,7 @@ async def create_instance(context: ServiceContext, name: str, *, with_web_key: b
     if not name.strip() or len(name) > 200:
         raise InvalidArgument("Errors.Instance.Invalid", "name must be 1 to 200 characters")
     instance = Instance(id=new_id(), name=name, default_org_id=new_id(), creation_date=context.clock.now())
-    async with context.database.transaction() as conn:
-        await store.insert_instance(conn, instance, org_name=name)
+    await context.database.write(lambda conn: store.insert_instance(conn, instance, org_name=name))
     if with_web_key:
         await ensure_web_key(context, instance.id)
     return instance
@@ -40,19 +40,24 @@ async def set_feature(context: ServiceContext, instance_id: str, feature: str, e
     """Switch one instance feature on or off."""
     if feature not in FEATURES:
         raise InvalidArgument("Errors.Feature.Unknown", f"known features: {', '.join(sorted(FEATURES))}")
-    async with context.database.transaction() as conn:
+
+    async def switch(conn: Connection) -> Instance:
+        await store.lock_instance(conn, instance_id)  # two switches at once must not lose one
         instance = await store.find_instance(conn, instance_id)
         if instance is None:
             raise NotFound("Errors.Instance.NotFound", instance_id)
         features = {**instance.features, feature: enabled}
         await store.set_features(conn, instance_id, features)
-    return replace(instance, features=features)
+        return replace(instance, features=features)
+
+    return await context.database.write(switch)
 
 
 async def create_token(context: ServiceContext, instance_id: str, role: Role) -> tuple[TokenRecord, str]:
     """Create a personal access token for a new user of the instance; return it with its secret."""
     token = generate_token()
-    async with context.database.transaction() as conn:
+
+    async def insert(conn: Connection) -> TokenRecord:
         instance = await store.find_instance(conn, instance_id)
         if instance is None:
             raise NotFound("Errors.Instance.NotFound", instance_id)
@@ -65,7 +70,9 @@ async def create_token(context: ServiceContext, instance_id: str, role: Role) ->
             creation_date=context.clock.now(),
         )
         await store.insert_token(conn, record, hash_token(token))
-    return record, token
+        return record
+
+    return await context.database.write(insert), token
 
 
 async def list_tokens(context: ServiceContext, instance_id: str | None) -> list[TokenRecord]:
@@ -76,9 +83,12 @@ async def list_tokens(context: ServiceContext, instance_id: str | None) -> list[
 
 async def revoke_token(context: ServiceContext, token_id: str) -> None:
     """Revoke a token by id; unknown or already revoked ids are NotFound."""
-    async with context.database.transaction() as conn:
+
+    async def revoke(conn: Connection) -> None:
         if not await store.revoke_token(conn, token_id, context.clock.now()):
             raise NotFound("Errors.Token.NotFound", token_id)
+
+    await context.database.write(revoke)
 
 
 async def bootstrap(context: ServiceContext, data_dir: Path) -> Path | None:

@@ -23,6 +23,7 @@ from callout.engine.router import RoutedTarget, WebKey
 from callout.errors import FailedPrecondition
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as delivery_store
+from callout.storage.database import Connection
 
 Headers = Mapping[str, Sequence[str]]
 
@@ -224,7 +225,10 @@ def _enqueuer(context: ServiceContext, principal: Principal, execution_id: str) 
 
     async def enqueue(routed: RoutedTarget, body: bytes) -> None:
         delivery = NewDelivery(new_id(), principal.instance_id, routed.target.id, execution_id, body)
-        async with context.database.transaction() as conn:
+
+        async def insert(conn: Connection) -> None:
             await delivery_store.enqueue(conn, [delivery], context.clock.now())
+
+        await context.database.write(insert)
 
     return enqueue

@@ -22,6 +22,7 @@ from callout.storage import executions as execution_store
 from callout.storage import keys as store
 from callout.storage import targets as target_store
 from callout.storage.database import Connection
+from callout.storage.instances import lock_routing
 
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -33,13 +34,16 @@ async def add_public_key(
     fingerprint = fingerprint_of(pem)
     now = context.clock.now()
     validate_expiration(expiration, now)
-    async with context.database.transaction() as conn:
+    key = PublicKey(new_id(), principal.instance_id, target_id, pem, fingerprint, False, expiration, now, now)
+
+    async def add(conn: Connection) -> PublicKey:
         await _require_target(conn, principal, target_id)
-        key = PublicKey(new_id(), principal.instance_id, target_id, pem, fingerprint, False, expiration, now, now)
         await store.insert_public_key(conn, key)
         payload = key_added_payload(key)
         await record_change(conn, principal, ("target", key.target_id), "target.key.added", payload, now)
-    return key
+        return key
+
+    return await context.database.write(add)
 
 
 async def set_public_key_active(
@@ -47,7 +51,11 @@ async def set_public_key_active(
 ) -> datetime:
     """Activate (the target's only active key) or deactivate a key; returns the change date."""
     now = context.clock.now()
-    async with context.database.transaction() as conn:
+
+    async def switch(conn: Connection) -> datetime:
+        # Under the routing lock activations of one instance run one at a time, each deactivating
+        # what the previous one activated; the partial unique index backs the rule up.
+        await lock_routing(conn, principal.instance_id)
         key = await _require_key(conn, principal, target_id, key_id)
         if active and key.expired_at(now):
             raise FailedPrecondition("Errors.Target.PublicKeyExpired", "an expired key cannot be activated")
@@ -57,23 +65,28 @@ async def set_public_key_active(
         event_type = "target.key.activated" if active else "target.key.deactivated"
         await record_change(conn, principal, ("target", key.target_id), event_type, {"keyId": key.key_id}, now)
         await execution_store.bump_routing_version(conn, principal.instance_id)
-    return now
+        return now
+
+    return await context.database.write(switch)
 
 
 async def remove_public_key(context: ServiceContext, principal: Principal, target_id: str, key_id: str) -> datetime:
     """Remove an inactive key; unknown targets or keys succeed, the active key cannot be removed."""
     now = context.clock.now()
-    async with context.database.transaction() as conn:
-        key = await store.find_public_key(conn, principal.instance_id, target_id, key_id)
+
+    async def remove(conn: Connection) -> datetime:
+        # The row lock waits for a concurrent activation of this key, so an active key is never removed.
+        key = await store.find_public_key(conn, principal.instance_id, target_id, key_id, for_update=True)
         if key is None:
             return now
         if key.active:
             raise FailedPrecondition("Errors.Target.PublicKeyActive", "deactivate the key before removing it")
         await store.delete_public_key(conn, key)
-        await record_change(
-            conn, principal, ("target", key.target_id), "target.key.removed", {"keyId": key.key_id}, now
-        )
-    return now
+        payload = {"keyId": key.key_id}
+        await record_change(conn, principal, ("target", key.target_id), "target.key.removed", payload, now)
+        return now
+
+    return await context.database.write(remove)
 
 
 async def list_public_keys(
@@ -92,7 +105,7 @@ async def _require_target(conn: Connection, principal: Principal, target_id: str
 
 async def _require_key(conn: Connection, principal: Principal, target_id: str, key_id: str) -> PublicKey:
     await _require_target(conn, principal, target_id)
-    key = await store.find_public_key(conn, principal.instance_id, target_id, key_id)
+    key = await store.find_public_key(conn, principal.instance_id, target_id, key_id, for_update=True)
     if key is None:
         raise FailedPrecondition("Errors.Target.NotFound", "no public key with this id on the target")
     return key

@@ -17,6 +17,7 @@ from callout.services.context import ServiceContext
 from callout.services.events import record_events
 from callout.services.executions import instance_catalog
 from callout.storage import events as event_store
+from callout.storage.database import Connection
 
 MAX_EVENTS_PER_PUSH = 1000
 
@@ -38,24 +39,35 @@ async def push_events(context: ServiceContext, principal: Principal, pushed: lis
     if not 1 <= len(pushed) <= MAX_EVENTS_PER_PUSH:
         raise InvalidArgument("Errors.Event.Invalid", f"push 1 to {MAX_EVENTS_PER_PUSH} events at a time")
     now = context.clock.now()
-    async with context.database.transaction() as conn:
+
+    async def push(conn: Connection) -> list[Event]:
         declared = (await instance_catalog(context, conn, principal.instance_id)).event_types
         for index, event in enumerate(pushed):
             _validate(event, declared, index)
         keys = [event.idempotency_key for event in pushed if event.idempotency_key]
         known = await event_store.find_events_by_keys(conn, principal.instance_id, keys)
         fresh = _first_of_each_key(pushed, known)
-        written = iter(await record_events(conn, [_new_event(principal, event) for event in fresh], now))
-        by_key = dict(known)
-        results = []
-        for event in pushed:
-            if event.idempotency_key and event.idempotency_key in by_key:
-                results.append(by_key[event.idempotency_key])
-                continue
-            stored = next(written)
-            if event.idempotency_key:
-                by_key[event.idempotency_key] = stored
-            results.append(stored)
+        written = await record_events(conn, [_new_event(principal, event) for event in fresh], now)
+        return _answers(pushed, known, written)
+
+    # Two pushes of one new key race to the unique index; the loser's whole transaction runs again
+    # and then finds the winner's event (storage/failures.py, docs/concurrency.md).
+    return await context.database.write(push)
+
+
+def _answers(pushed: list[PushedEvent], known: dict[str, Event], written: list[Event]) -> list[Event]:
+    """The stored event for each pushed one, in order: the first with its key, or the new one."""
+    fresh = iter(written)
+    by_key = dict(known)
+    results = []
+    for event in pushed:
+        if event.idempotency_key and event.idempotency_key in by_key:
+            results.append(by_key[event.idempotency_key])
+            continue
+        stored = next(fresh)
+        if event.idempotency_key:
+            by_key[event.idempotency_key] = stored
+        results.append(stored)
     return results
 
 

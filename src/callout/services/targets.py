@@ -17,6 +17,7 @@ from callout.services.events import record_change
 from callout.storage import executions as execution_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
+from callout.storage.instances import lock_routing
 
 # How long a rotated-out signing key may stay valid; receivers roll over within hours, not years.
 MAX_SIGNING_KEY_GRACE = timedelta(days=365)
@@ -51,12 +52,14 @@ async def create_target(
         change_date=now,
     )
     signing_key = rules.generate_signing_key()
-    async with context.database.transaction() as conn:
+
+    async def insert(conn: Connection) -> None:
         await store.insert_target(conn, target)
         await _store_signing_key(context, conn, target, signing_key, now)
-        await record_change(
-            conn, principal, ("target", target.id), "target.added", rules.target_event_payload(target), now
-        )
+        payload = rules.target_event_payload(target)
+        await record_change(conn, principal, ("target", target.id), "target.added", payload, now)
+
+    await context.database.write(insert)
     return target, signing_key
 
 
@@ -72,8 +75,10 @@ async def update_target(
     if changes.endpoint is not None:
         await check_endpoint(context.egress, context.resolver, changes.endpoint)
     now = context.clock.now()
-    async with context.database.transaction() as conn:
-        current = await store.find_target(conn, principal.instance_id, target_id, for_update=True)
+
+    async def update(conn: Connection) -> UpdateResult:
+        await lock_routing(conn, principal.instance_id)
+        current = await store.find_target(conn, principal.instance_id, target_id)
         if current is None:
             raise NotFound("Errors.Target.NotFound", "no target with this id")
         updated = rules.apply_changes(current, changes)
@@ -88,14 +93,18 @@ async def update_target(
         if new_key is not None:
             difference = rules.with_key_rotated(difference)
         await record_change(conn, principal, ("target", updated.id), "target.changed", difference, now)
-    return UpdateResult(now, new_key)
+        return UpdateResult(now, new_key)
+
+    return await context.database.write(update)
 
 
 async def delete_target(context: ServiceContext, principal: Principal, target_id: str) -> datetime | None:
     """Delete a target; unknown ids succeed without a date, repeated deletes report the first date."""
     now = context.clock.now()
-    async with context.database.transaction() as conn:
-        target = await store.find_target(conn, principal.instance_id, target_id, include_deleted=True, for_update=True)
+
+    async def delete(conn: Connection) -> datetime | None:
+        await lock_routing(conn, principal.instance_id)
+        target = await store.find_target(conn, principal.instance_id, target_id, include_deleted=True)
         if target is None:
             return None
         if target.deletion_date is not None:
@@ -105,7 +114,9 @@ async def delete_target(context: ServiceContext, principal: Principal, target_id
         await execution_store.bump_routing_version(conn, principal.instance_id)
         # ZITADEL's RemovedEvent has no exported field: its payload is an empty object.
         await record_change(conn, principal, ("target", target.id), "target.removed", {}, now)
-    return now
+        return now
+
+    return await context.database.write(delete)
 
 
 async def get_target(context: ServiceContext, principal: Principal, target_id: str) -> Target:

@@ -51,7 +51,8 @@ async def ensure_web_key(context: ServiceContext, instance_id: str, algorithm: s
     async with context.database.read() as conn:
         if await store.active_web_key(conn, instance_id) is not None:
             return
-    async with context.database.transaction() as conn:
+
+    async def create(conn: Connection) -> None:
         # The row lock makes concurrent first uses on PostgreSQL create one key, not one each.
         if (
             await instance_store.lock_instance(conn, instance_id)
@@ -59,18 +60,23 @@ async def ensure_web_key(context: ServiceContext, instance_id: str, algorithm: s
         ):
             await _store_new_key(context, conn, instance_id, algorithm)
 
+    await context.database.write(create)
+
 
 async def rotate_web_key(
     context: ServiceContext, instance_id: str, algorithm: str = "RS256", retention: timedelta = DEFAULT_RETENTION
 ) -> str:
     """Make a new key active; the previous public keys stay published for ``retention``."""
-    async with context.database.transaction() as conn:
+
+    async def rotate(conn: Connection) -> str:
         if not await instance_store.lock_instance(conn, instance_id):
             raise NotFound("Errors.Instance.NotFound", instance_id)
         await store.retire_web_keys(conn, instance_id, context.clock.now() + retention)
         kid = await _store_new_key(context, conn, instance_id, algorithm)
         await _bump(conn, instance_id)
-    return kid
+        return kid
+
+    return await context.database.write(rotate)
 
 
 async def _bump(conn: Connection, instance_id: str) -> None:

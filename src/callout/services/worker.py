@@ -30,6 +30,7 @@ from callout.services.inflight import InFlight
 from callout.services.routing import load_routed_target
 from callout.services.webkeys import ensure_web_key
 from callout.storage import deliveries as store
+from callout.storage.database import Connection
 
 log = structlog.get_logger("callout.worker")
 RESPONSE_HEAD_BYTES = 1024
@@ -162,8 +163,10 @@ class DeliveryWorker:
         return len(claimed)
 
     async def _claim(self, limit: int) -> list[tuple[Delivery, Router]]:
-        async with self._context.database.transaction() as conn:
-            claimed = await store.claim_due(conn, self._now(), self._settings.lease, limit)
+        async def claim(conn: Connection) -> list[Delivery]:
+            return await store.claim_due(conn, self._now(), self._settings.lease, limit)
+
+        claimed = await self._context.database.write(claim)
         # One routing-version read per instance and claim, not per delivery.
         routers = {iid: await self._context.routers.router_for(iid) for iid in {d.instance_id for d in claimed}}
         return [(delivery, routers[delivery.instance_id]) for delivery in claimed]
@@ -218,15 +221,19 @@ class DeliveryWorker:
         return routed, web_key
 
     async def _record(self, results: list[AttemptResult]) -> None:
-        async with self._context.database.transaction() as conn:
+        async def record(conn: Connection) -> list[store.Outcome]:
             numbers = await store.last_attempt_numbers(conn, _redelivered(results))
             outcomes = []
             for result in results:
                 attempt = replace(result.attempt, number=numbers.get(result.delivery.id, result.delivery.attempts) + 1)
                 state, due = self._next_state(result)
                 outcomes.append(store.Outcome(result.delivery, attempt, state, due))
-                self.stats.outcomes[state.value] += 1
             await store.record_outcomes(conn, outcomes)
+            return outcomes
+
+        for outcome in await self._context.database.write(record):  # counted once, whatever the retries
+            self.stats.outcomes[outcome.state.value] += 1
+            self.stats.retries += outcome.state is DeliveryState.PENDING
 
     def _next_state(self, result: AttemptResult) -> tuple[DeliveryState, datetime | None]:
         if result.verdict is Verdict.SUCCEEDED:
@@ -239,7 +246,6 @@ class DeliveryWorker:
         )
         if due is None:
             return DeliveryState.FAILED, None
-        self.stats.retries += 1
         return DeliveryState.PENDING, due
 
 

@@ -1,23 +1,28 @@
-"""Database access: one async engine, read connections and serialised write transactions.
+"""Database access: one async engine, read connections and write transactions retried on conflicts.
 
 SQLite runs in WAL mode and takes its write lock up front (``BEGIN IMMEDIATE``) so that two writers
 never deadlock upgrading a read lock; an in-process lock keeps this process's writers in line too.
-PostgreSQL goes through SQLAlchemy's connection pool.
+PostgreSQL goes through SQLAlchemy's connection pool; its writers may deadlock or lose a race, so
+``write`` runs the whole transaction again a few times before answering Unavailable (see
+docs/concurrency.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from callout.errors import Unavailable
+from callout.storage.failures import Failure, classify
 
+T = TypeVar("T")
 _AFTER_COMMIT = "callout_after_commit"
 _DATABASE = "callout_database"
 
@@ -54,7 +59,7 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection for queries; its implicit transaction is rolled back afterwards."""
         self._ensure_open()
-        with _unavailable_on_connection_errors():
+        with _database_errors_as_unavailable():
             async with self.engine.connect() as conn:
                 yield conn
 
@@ -62,7 +67,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """Yield a connection inside a write transaction committed on success."""
         self._ensure_open()
-        with _unavailable_on_connection_errors():
+        with _database_errors_as_unavailable():
             async with self._write_lock, self.engine.connect() as conn:
                 conn = await conn.execution_options(callout_immediate=True)
                 hooks: list[Callable[[], None]] = []
@@ -70,10 +75,27 @@ class Database:
                 conn.info[_DATABASE] = self
                 async with conn.begin() as transaction:
                     yield conn
-                    with _unavailable_on_connection_errors(committing=True):
+                    with _database_errors_as_unavailable(committing=True):
                         await transaction.commit()
                 for hook in hooks:
                     hook()
+
+    async def write(self, body: Callable[[AsyncConnection], Awaitable[T]], attempts: int | None = None) -> T:
+        """Run ``body`` in a write transaction; on a write conflict roll back and run it again.
+
+        ``body`` must be safe to re-run: it reads what it decides on inside the transaction and has
+        no effect outside it (after-commit hooks only run for the attempt that commits).
+        """
+        attempts = attempts or WRITE_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as conn:
+                    return await body(conn)
+            except WriteConflict:
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers a trivial query."""
@@ -95,25 +117,52 @@ class Database:
             raise Unavailable("Errors.Database.Unavailable", "the database has been closed")
 
 
+WRITE_ATTEMPTS = 5
+_BACKOFF_BASE_SECONDS = 0.005
+_BACKOFF_CAP_SECONDS = 0.2
+
 UNREACHABLE = "the database cannot be reached"
 CONNECTION_LOST = "the database connection was lost"
 OUTCOME_UNKNOWN = "the connection broke while committing: the change may or may not have been stored"
+BUSY = "the database is busy and did not store the change; retry"
+CONFLICT = "the write conflicted with concurrent writes and was rolled back; retry"
+
+
+class WriteConflict(Unavailable):
+    """The database rolled the transaction back because of a concurrent write; nothing was stored."""
+
+    def __init__(self) -> None:
+        super().__init__("Errors.Database.Busy", CONFLICT)
+
+
+def _backoff(attempt: int) -> float:
+    # Full jitter: colliding writers spread out instead of colliding again in step.
+    return random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 - not a secret
 
 
 @contextlib.contextmanager
-def _unavailable_on_connection_errors(committing: bool = False) -> Iterator[None]:
-    # A lost or refused connection is the database being unavailable, not a bug: answer 503. While
-    # committing, the server may have committed before the connection broke: the caller must not
-    # assume either way.
+def _database_errors_as_unavailable(committing: bool = False) -> Iterator[None]:
+    # A database that is away or busy is not a bug: answer 503 with what the client can conclude.
+    # Only a connection that broke while committing leaves the outcome unknown; an error the server
+    # answered at commit means it rolled back.
     try:
         yield
-    except sa.exc.OperationalError as error:
-        raise Unavailable("Errors.Database.Unavailable", OUTCOME_UNKNOWN if committing else UNREACHABLE) from error
     except sa.exc.DBAPIError as error:
-        if error.connection_invalidated:
-            detail = OUTCOME_UNKNOWN if committing else CONNECTION_LOST
-            raise Unavailable("Errors.Database.Unavailable", detail) from error
-        raise
+        failure = classify(error)
+        if failure is Failure.OTHER:
+            raise
+        raise _unavailable(failure, committing) from error
+
+
+def _unavailable(failure: Failure, committing: bool) -> Unavailable:
+    if failure is Failure.CONFLICT:
+        return WriteConflict()
+    if failure is Failure.BUSY:
+        return Unavailable("Errors.Database.Busy", BUSY)
+    if committing:
+        return Unavailable("Errors.Database.OutcomeUnknown", OUTCOME_UNKNOWN)
+    detail = UNREACHABLE if failure is Failure.UNREACHABLE else CONNECTION_LOST
+    return Unavailable("Errors.Database.Unavailable", detail)
 
 
 def _create_engine(url: str, is_sqlite: bool) -> AsyncEngine:

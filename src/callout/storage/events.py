@@ -1,4 +1,10 @@
-"""The event log: append events with a per-aggregate sequence, read them back in order."""
+"""The event log: append events with a per-aggregate sequence, read them back in order.
+
+Sequences are gap-free per aggregate. On PostgreSQL they are drawn from ``aggregate_sequences`` by
+one atomic upsert whose row locks serialise the writers of one aggregate until commit; on SQLite the
+database-wide write lock already does, so the last sequence is read from the events themselves
+(docs/concurrency.md).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
 from callout.domain.events import Event, NewEvent
 from callout.storage.schema import events
+
+AggregateKey = tuple[str, str, str]
 
 
 async def append_event(conn: AsyncConnection, event: NewEvent, created: datetime) -> Event:
@@ -23,7 +30,7 @@ async def append_events(conn: AsyncConnection, new: list[NewEvent], created: dat
     """Append events in order, numbering each aggregate's on from its last sequence; one INSERT for all."""
     if not new:
         return []
-    last = await _last_sequences(conn, new)
+    last = await _reserve_sequences(conn, new)
     rows = []
     for event in new:
         key = (event.instance_id, event.aggregate_type, event.aggregate_id)
@@ -61,31 +68,47 @@ async def _next_event_ids(conn: AsyncConnection, count: int) -> list[int]:
     return sorted(int(value) for value in (await conn.execute(query)).scalars())
 
 
-async def _last_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[tuple[str, str, str], int]:
+async def _reserve_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[AggregateKey, int]:
+    """Each aggregate's last sequence before these events; on PostgreSQL the new ones are reserved."""
+    if conn.dialect.name == "postgresql":
+        return await _reserve_postgres_sequences(conn, new)
+    return await _last_sequences(conn, new)
+
+
+# Counts added in key order: two pushes lock the counters they share in the same order and cannot
+# deadlock each other. RETURNING gives the new last sequence; the batch takes the numbers below it.
+_PG_RESERVE = sa.text(
+    "INSERT INTO aggregate_sequences AS s (instance_id, aggregate_type, aggregate_id, last_sequence) "
+    "SELECT * FROM unnest(CAST(:instance_ids AS varchar[]), CAST(:types AS varchar[]), "
+    "CAST(:ids AS varchar[]), CAST(:counts AS bigint[])) ORDER BY 1, 2, 3 "
+    "ON CONFLICT (instance_id, aggregate_type, aggregate_id) "
+    "DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence "
+    "RETURNING s.instance_id, s.aggregate_type, s.aggregate_id, s.last_sequence"
+)
+
+
+async def _reserve_postgres_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[AggregateKey, int]:
+    counts: dict[AggregateKey, int] = {}
+    for event in new:
+        key = (event.instance_id, event.aggregate_type, event.aggregate_id)
+        counts[key] = counts.get(key, 0) + 1
+    keys = list(counts)
+    parameters = {
+        "instance_ids": [key[0] for key in keys],
+        "types": [key[1] for key in keys],
+        "ids": [key[2] for key in keys],
+        "counts": [counts[key] for key in keys],
+    }
+    rows = await conn.execute(_PG_RESERVE, parameters)
+    return {(row[0], row[1], row[2]): int(row[3]) - counts[(row[0], row[1], row[2])] for row in rows}
+
+
+async def _last_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[AggregateKey, int]:
+    # SQLite only: its write lock, taken at BEGIN IMMEDIATE, keeps every other writer out until commit.
     keys = {(event.instance_id, event.aggregate_type, event.aggregate_id) for event in new}
     columns = (events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id)
-    query = sa.select(*columns, sa.func.max(events.c.sequence)).where(_among(conn, columns, keys)).group_by(*columns)
-    found = {(row[0], row[1], row[2]): int(row[3]) for row in await conn.execute(query)}
-    return {key: sequence for key, sequence in found.items() if key in keys}
-
-
-def _among(
-    conn: AsyncConnection, columns: tuple[sa.Column[Any], ...], keys: set[tuple[str, str, str]]
-) -> sa.ColumnElement[bool]:
-    """Rows whose key is one of ``keys``; on PostgreSQL a superset, filtered by the caller.
-
-    A tuple IN of a thousand keys expands into a statement text psycopg would parse every time;
-    three array parameters (``= ANY``) keep the text short and the same.
-    """
-    if conn.dialect.name != "postgresql":
-        return sa.tuple_(*columns).in_(keys)
-    arrays = [sorted({key[index] for key in keys}) for index in range(len(columns))]
-    return sa.and_(
-        *(
-            column == sa.any_(sa.literal(values, postgresql.ARRAY(sa.String)))
-            for column, values in zip(columns, arrays, strict=True)
-        )
-    )
+    query = sa.select(*columns, sa.func.max(events.c.sequence)).where(sa.tuple_(*columns).in_(keys)).group_by(*columns)
+    return {(row[0], row[1], row[2]): int(row[3]) for row in await conn.execute(query)}
 
 
 def _row(event: NewEvent, sequence: int, created: datetime) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
@@ -32,18 +33,13 @@ async def save_execution(
     conn: AsyncConnection, instance_id: str, execution_id: str, target_ids: list[str], now: datetime
 ) -> None:
     """Store the execution's target list, keeping its creation date if it existed."""
-    key = (executions.c.instance_id == instance_id, executions.c.id == execution_id)
-    exists = (await conn.execute(sa.select(executions.c.id).where(*key))).first() is not None
-    if exists:
-        await conn.execute(executions.update().where(*key).values(changed_at=to_micros(now)))
-    else:
-        row = {
-            "instance_id": instance_id,
-            "id": execution_id,
-            "created_at": to_micros(now),
-            "changed_at": to_micros(now),
-        }
-        await conn.execute(executions.insert().values(row))
+    # An upsert: two writers racing to create one execution both succeed, the second as an update,
+    # and its row lock keeps the second one's target list out until the first commits.
+    row = {"instance_id": instance_id, "id": execution_id, "created_at": to_micros(now), "changed_at": to_micros(now)}
+    upsert = _insert(conn, executions).values(row)
+    await conn.execute(
+        upsert.on_conflict_do_update(index_elements=["instance_id", "id"], set_={"changed_at": to_micros(now)})
+    )
     await _delete_targets(conn, instance_id, execution_id)
     rows = [
         {"instance_id": instance_id, "execution_id": execution_id, "position": index, "target_id": target_id}
@@ -178,7 +174,13 @@ async def add_catalog_entries(
     """Register host-application methods, functions or event types not registered yet (see catalog_names)."""
     rows = [{"instance_id": instance_id, "kind": kind, "name": name, "created_at": to_micros(now)} for name in names]
     if rows:
-        await conn.execute(catalog_entries.insert(), rows)
+        # A concurrent registration of the same names is no error: the entry exists either way.
+        await conn.execute(_insert(conn, catalog_entries).on_conflict_do_nothing(), rows)
+
+
+def _insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the database's ON CONFLICT clauses (both spell them the same)."""
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
 async def catalog_names(conn: AsyncConnection, instance_id: str, kind: str) -> set[str]:

@@ -121,6 +121,21 @@ async def revoke_token(conn: AsyncConnection, token_id: str, when: datetime) -> 
 
 
 async def lock_instance(conn: AsyncConnection, instance_id: str) -> bool:
-    """Lock the instance row until commit (PostgreSQL; SQLite writers are serialised anyway)."""
-    query = sa.select(instances.c.id).where(instances.c.id == instance_id).with_for_update()
+    """Lock the instance row until commit (PostgreSQL; SQLite writers are serialised anyway).
+
+    ``FOR NO KEY UPDATE``, the lock an UPDATE of the row takes: lockers wait for each other, while
+    inserts referencing the instance (their foreign-key checks) do not wait.
+    """
+    query = sa.select(instances.c.id).where(instances.c.id == instance_id).with_for_update(key_share=True)
     return (await conn.execute(query)).first() is not None
+
+
+async def lock_routing(conn: AsyncConnection, instance_id: str) -> None:
+    """Take the instance's routing lock first in every transaction that changes its routing data.
+
+    Target updates and deletions, executions and key activations of one instance then run one after
+    the other on PostgreSQL, each reading what the previous one committed: no lost update, no second
+    active key, and no lock-order deadlock between them (docs/concurrency.md). They serialised on
+    the routing-version bump before anyway; now they do from the start.
+    """
+    await lock_instance(conn, instance_id)

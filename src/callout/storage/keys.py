@@ -57,15 +57,19 @@ async def insert_public_key(conn: AsyncConnection, key: PublicKey) -> None:
     )
 
 
-async def find_public_key(conn: AsyncConnection, instance_id: str, target_id: str, key_id: str) -> PublicKey | None:
-    """Return the target's key with this id, or None."""
+async def find_public_key(
+    conn: AsyncConnection, instance_id: str, target_id: str, key_id: str, *, for_update: bool = False
+) -> PublicKey | None:
+    """Return the target's key with this id, or None; ``for_update`` locks its row until commit."""
     query = sa.select(keys).where(keys.c.instance_id == instance_id, keys.c.target_id == target_id, keys.c.id == key_id)
+    if for_update:
+        query = query.with_for_update()
     row = (await conn.execute(query)).first()
     return None if row is None else _key(row)
 
 
 async def set_active(conn: AsyncConnection, key: PublicKey, active: bool, now: datetime) -> None:
-    """Activate (deactivating every other key of the target) or deactivate one key."""
+    """Activate (deactivating every other key of the target first) or deactivate one key."""
     if active:
         others = (keys.c.target_id == key.target_id, keys.c.id != key.key_id, keys.c.active.is_(True))
         await conn.execute(keys.update().where(*others).values(active=False, changed_at=to_micros(now)))

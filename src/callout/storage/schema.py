@@ -108,6 +108,18 @@ events = sa.Table(
 )
 sa.Index("ux_events_idempotency", events.c.instance_id, events.c.idempotency_key, unique=True)
 
+# The last sequence of each aggregate. PostgreSQL numbers new events from it with one atomic upsert,
+# whose row lock serialises writers of one aggregate (docs/concurrency.md). SQLite, whose writers are
+# serialised anyway, reads max(sequence) instead and leaves this table empty.
+aggregate_sequences = sa.Table(
+    "aggregate_sequences",
+    metadata,
+    sa.Column("instance_id", sa.String(64), primary_key=True),
+    sa.Column("aggregate_type", sa.String(100), primary_key=True),
+    sa.Column("aggregate_id", sa.String(1100), primary_key=True),
+    sa.Column("last_sequence", sa.BigInteger(), nullable=False),
+)
+
 executions = sa.Table(
     "executions",
     metadata,
@@ -150,6 +162,14 @@ target_public_keys = sa.Table(
     sa.Column("changed_at", sa.BigInteger(), nullable=False),
 )
 sa.Index("ix_target_public_keys_target", target_public_keys.c.target_id)
+# At most one active key per target, whatever the writers do (docs/concurrency.md).
+sa.Index(
+    "ux_target_public_keys_active",
+    target_public_keys.c.target_id,
+    unique=True,
+    sqlite_where=sa.text("active = 1"),
+    postgresql_where=sa.text("active"),
+)
 
 web_keys = sa.Table(
     "web_keys",

@@ -107,16 +107,11 @@ async def find_target(
     target_id: str,
     *,
     include_deleted: bool = False,
-    for_update: bool = False,
 ) -> Target | None:
-    """Return the instance's target with this id, or None; ``for_update`` locks its row until commit."""
+    """Return the instance's target with this id, or None."""
     query = sa.select(targets).where(targets.c.instance_id == instance_id, targets.c.id == target_id)
     if not include_deleted:
         query = query.where(targets.c.deleted_at.is_(None))
-    if for_update:
-        # Serialises writers of one target on PostgreSQL so event sequences never collide
-        # (SQLite ignores it: BEGIN IMMEDIATE already serialises every writer).
-        query = query.with_for_update()
     row = (await conn.execute(query)).first()
     return None if row is None else _from_row(row)
 

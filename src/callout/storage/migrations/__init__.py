@@ -22,8 +22,13 @@ def _config(connection: sa.Connection) -> Config:
 
 async def upgrade_to_head(database: Database) -> None:
     """Apply every pending migration in one transaction."""
+    await upgrade_to(database, "head")
+
+
+async def upgrade_to(database: Database, revision: str) -> None:
+    """Apply the pending migrations up to ``revision`` in one transaction."""
     async with database.transaction() as conn:
-        await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), "head"))
+        await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), revision))
 
 
 async def current_revision(database: Database) -> str | None:

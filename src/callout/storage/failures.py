@@ -1,0 +1,88 @@
+"""What a database error means for the client: a write conflict worth retrying, a busy or unreachable
+database, or a bug (see docs/concurrency.md).
+
+A server that answered with an error is never reported as unreachable: only a refused, lost or
+invalidated connection is. PostgreSQL errors are told apart by SQLSTATE, SQLite ones by error name.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+
+# serialization_failure, deadlock_detected: the transaction was rolled back and may simply run again.
+CONFLICT_STATES = frozenset({"40001", "40P01"})
+# Unique indexes that concurrent writers can only hit by racing: a re-run of the whole transaction
+# sees the winner's row and takes the path for an existing row (docs/concurrency.md).
+RACE_CONSTRAINTS = frozenset(
+    {
+        "ux_events_aggregate_sequence",
+        "ux_events_idempotency",
+        "ux_target_public_keys_active",
+        "executions_pkey",
+        "execution_targets_pkey",
+        "catalog_entries_pkey",
+        "aggregate_sequences_pkey",
+    }
+)
+UNIQUE_VIOLATION = "23505"
+# admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away or not there yet.
+_GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
+# Refused at connection time: bad credentials or no such database.
+_REFUSED_CLASSES = frozenset({"28", "3D"})
+# insufficient resources, lock not available / object in use, query canceled, system errors.
+_BUSY_CLASSES = frozenset({"53", "55", "57", "58"})
+_SQLITE_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_SQLITE_UNUSABLE = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_NOTADB")
+
+
+class Failure(enum.Enum):
+    """The kinds of database failure a client is told about differently."""
+
+    CONFLICT = "conflict"  # rolled back by the server because of a concurrent write: run it again
+    BUSY = "busy"  # the server answered but could not do it now (resources, locks, cancelled)
+    UNREACHABLE = "unreachable"  # no connection could be made
+    LOST = "lost"  # the connection broke
+    OTHER = "other"  # anything else is a bug or bad data: not hidden behind a 503
+
+
+def classify(error: sa.exc.DBAPIError) -> Failure:
+    """The kind of a driver error raised through SQLAlchemy."""
+    if error.connection_invalidated:
+        return Failure.LOST
+    state = getattr(error.orig, "sqlstate", None)
+    if isinstance(state, str):
+        return _classify_state(state, error)
+    name = getattr(error.orig, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return _classify_sqlite(name)
+    # psycopg raises OperationalError without SQLSTATE when it cannot connect or the socket breaks.
+    return Failure.UNREACHABLE if isinstance(error, sa.exc.OperationalError) else Failure.OTHER
+
+
+def _classify_state(state: str, error: sa.exc.DBAPIError) -> Failure:
+    if state in CONFLICT_STATES or (state == UNIQUE_VIOLATION and constraint_of(error) in RACE_CONSTRAINTS):
+        return Failure.CONFLICT
+    if state.startswith("08") or state in _GONE_STATES:
+        return Failure.LOST
+    if state[:2] in _REFUSED_CLASSES:
+        return Failure.UNREACHABLE
+    if state[:2] in _BUSY_CLASSES:
+        return Failure.BUSY
+    return Failure.OTHER
+
+
+def _classify_sqlite(name: str) -> Failure:
+    if name.startswith(_SQLITE_BUSY):
+        return Failure.BUSY
+    if name.startswith(_SQLITE_UNUSABLE):
+        return Failure.UNREACHABLE
+    return Failure.OTHER
+
+
+def constraint_of(error: sa.exc.DBAPIError) -> str | None:
+    """The name of the constraint a PostgreSQL error is about, if it names one."""
+    diagnostics = getattr(error.orig, "diag", None)
+    name = getattr(diagnostics, "constraint_name", None)
+    return name if isinstance(name, str) else None
