@@ -148,6 +148,18 @@ class TestOtherBadBodies:
         assert response.status_code == 400
         assert _logged(logs) == [("rpc", "invalid_argument", "Errors.Request.MalformedJSON")]
 
+    @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+    @pytest.mark.parametrize("name", ["dispatch RunRequestExecution", "dispatch PushEvents"])
+    async def test_non_finite_number_is_malformed_json(self, make_engine: Any, name: str, number: str) -> None:
+        """NaN, an infinity or a float overflowing to one is a 400 MalformedJSON logged as one rpc line."""
+        route = ROUTES[name]
+        engine = await make_engine(route.role)
+        body = route.body(5).replace("[1.5,", f"[{number},")
+        with structlog.testing.capture_logs() as logs:
+            response = await _send(engine, route, body)
+        assert response.status_code == 400
+        assert _logged(logs) == [("rpc", "invalid_argument", "Errors.Request.MalformedJSON")]
+
     @pytest.mark.parametrize(("name", "status"), [("connect ListTargets", 429), ("rest ListTargets", 413)])
     async def test_oversized_body_logs_one_line(self, make_engine: Any, name: str, status: int) -> None:
         """A body over 1 MiB is refused (429 in Connect, 413 in REST) with one rpc line naming TooLarge."""

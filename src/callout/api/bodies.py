@@ -2,7 +2,8 @@
 
 Every failure here is a client error: a body too large is ResourceExhausted (``BodyTooLarge``, which
 REST answers with 413), anything nested deeper than ``MAX_JSON_DEPTH``, unparsable or unstorable (lone
-UTF-16 surrogates, NUL characters — PostgreSQL refuses both in text) is InvalidArgument. The depth is
+UTF-16 surrogates, NUL characters — PostgreSQL refuses both in text; NaN and infinite numbers, which
+no payload encoder writes) is InvalidArgument. The depth is
 checked on the raw bytes before parsing, so every later walk over the value (renaming, payload
 encoding, comparisons) recurses at most that deep (docs/limits.md). Nothing reaches the handlers that
 could turn into a 500 further down.
@@ -11,6 +12,7 @@ could turn into a 500 further down.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -47,13 +49,25 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         text = raw.decode(json.detect_encoding(raw), "surrogatepass")
         if exceeds_json_depth(text):
             raise InvalidArgument("Errors.Request.TooDeep", f"arrays and objects nest over {MAX_JSON_DEPTH} levels")
-        body = json.loads(text)
+        # NaN and infinities are not JSON (Go refuses them too) and no payload encoder can write them.
+        body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except ValueError as error:  # covers JSONDecodeError, UnicodeDecodeError and huge integers
         raise _malformed(f"the body is not valid JSON: {str(error)[:200]}") from error
     if not isinstance(body, dict):
         raise _malformed("the body must be a JSON object")
     reject_unstorable_strings(body)
     return body
+
+
+def _refuse_constant(literal: str) -> Any:
+    raise ValueError(f"{literal} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:50]} is out of range")
+    return number
 
 
 def reject_unstorable_strings(value: object) -> None:
