@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
-import httpx
 import pytest
 
-from callout.api.app import create_app
-from callout.delivery.http import AiohttpSender
-from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Role
-from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
 from tests.api_client import TRANSPORTS
 from tests.conftest import MakeClient, MakePrincipal
-from tests.delivery_receivers import ReceiverFactory
 from tests.integration.engine_support import Engine
+from tests.integration.hostile_support import running_engine
 from tests.integration.target_rpc_support import Api, MakeApi
 
 
@@ -47,17 +41,5 @@ async def owner(make_api: MakeApi) -> Api:
 @pytest.fixture
 async def dev_engine(context: ServiceContext, make_principal: MakePrincipal) -> AsyncIterator[Engine]:
     """An IAM_OWNER's engine: an app in development mode (loopback targets allowed) and loopback receivers."""
-    policy = EgressPolicy(dev_mode=True)
-    sender = AiohttpSender(policy, StaticResolver())
-    app = create_app(replace(context, egress=policy, sender=sender))
-    principal, token = await make_principal(Role.IAM_OWNER)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        ReceiverFactory() as receivers,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://callout.test", headers=headers
-        ) as client,
-    ):
-        yield Engine(app.state.api.context, client, receivers, principal)
-        await app.state.api.context.chains.drain()
-    await sender.close()
+    async with running_engine(context, make_principal) as engine:
+        yield engine
