@@ -12,13 +12,13 @@ could turn into a 500 further down.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
 from callout.api.errors import BodyTooLarge
 from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
+from callout.domain.json_numbers import finite_float, refuse_constant
 from callout.errors import InvalidArgument
 
 
@@ -50,24 +50,13 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         if exceeds_json_depth(text):
             raise InvalidArgument("Errors.Request.TooDeep", f"arrays and objects nest over {MAX_JSON_DEPTH} levels")
         # NaN and infinities are not JSON (Go refuses them too) and no payload encoder can write them.
-        body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        body = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
     except ValueError as error:  # covers JSONDecodeError, UnicodeDecodeError and huge integers
         raise _malformed(f"the body is not valid JSON: {str(error)[:200]}") from error
     if not isinstance(body, dict):
         raise _malformed("the body must be a JSON object")
     reject_unstorable_strings(body)
     return body
-
-
-def _refuse_constant(literal: str) -> Any:
-    raise ValueError(f"{literal} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        raise ValueError(f"{text[:50]} is out of range")
-    return number
 
 
 def reject_unstorable_strings(value: object) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
+from callout.domain.json_numbers import refuse_constant
 from callout.errors import FailedPrecondition
 
 CLAIM_PREFIX = "urn:zitadel:iam"
@@ -74,7 +75,7 @@ def parse_answer(body: bytes | str) -> Any:
         detail = f"the answer nests deeper than {MAX_JSON_DEPTH} levels"
         raise FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", detail)
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return json.loads(body, parse_constant=refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FailedPrecondition("Errors.Execution.ResponseIsNotValidJSON", str(exc)) from None
 
@@ -270,7 +271,3 @@ def _quote_char(char: str) -> str:
     if code < 0x80:
         return f"\\x{code:02x}"
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

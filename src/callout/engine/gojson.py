@@ -36,6 +36,8 @@ from typing import Any
 
 import orjson
 
+from callout.domain.json_numbers import refuse_constant
+
 _HEX = "0123456789abcdef"
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029\ud800-\udfff]')
@@ -196,7 +198,7 @@ def _format_rfc3339_nano(moment: datetime, offset: timedelta) -> str:
 def compact_raw_json(data: bytes) -> bytes:
     """Validate raw JSON and compact it as Go does for marshaler output (whitespace dropped, HTML escaped)."""
     try:
-        json.loads(data.decode("utf-8", "surrogateescape"), parse_constant=_reject_constant)
+        json.loads(data.decode("utf-8", "surrogateescape"), parse_constant=refuse_constant)
     except ValueError as exc:
         raise ValueError(f"json: invalid raw JSON: {exc}") from None
     return _escape_html(_RAW_TOKENS.sub(lambda match: match.group() if match.group()[:1] == b'"' else b"", data))
@@ -291,7 +293,3 @@ def _format_offset(offset: timedelta) -> str:
     sign = "+" if seconds > 0 else "-"
     hours, minutes = divmod(abs(seconds) // 60, 60)
     return f"{sign}{hours:02d}:{minutes:02d}"
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")

@@ -11,7 +11,6 @@ where a ``rest_call`` must answer a JSON object.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import orjson
 
 from callout.delivery.sender import DeliveryError, DeliveryTimeout, OutboundResponse, ResponseTooLarge
 from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
+from callout.domain.json_numbers import finite_float, refuse_constant
 from callout.errors import (
     AlreadyExists,
     CalloutError,
@@ -98,19 +98,8 @@ def _parse_slowly(body: bytes) -> Any:
     Whatever is read here must encode again (into the next payload and the client's answer), and
     neither NaN nor a lone surrogate does.
     """
-    value = json.loads(body, parse_constant=_not_json, parse_float=_finite_float)
+    value = json.loads(body, parse_constant=refuse_constant, parse_float=finite_float)
     return _without_lone_surrogates(value) if _SURROGATE_ESCAPE.search(body) else value
-
-
-def _not_json(literal: str) -> Any:
-    raise ValueError(f"{literal} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        raise ValueError(f"{text} is out of range")
-    return number
 
 
 def _without_lone_surrogates(value: Any) -> Any:
