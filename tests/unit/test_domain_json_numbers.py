@@ -17,7 +17,7 @@ class TestJsonNumbers:
     @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "[1e999]", '{"a":-1e400}'])
     def test_non_finite_numbers_are_refused(self, text: str) -> None:
         """Every spelling that would read as NaN or an infinity is a ValueError."""
-        with pytest.raises(ValueError, match="is not JSON|is out of range"):
+        with pytest.raises(ValueError, match=r"is not JSON|is out of range"):
             _loads(text)
 
     def test_finite_floats_are_read(self) -> None:
