@@ -27,10 +27,13 @@ def exceeds_json_depth(text: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     Invalid JSON is judged the same way (its parser will refuse it anyway); an unterminated string
     counts as text, not as brackets.
     """
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if raw.count(b"[") + raw.count(b"{") <= limit:  # the common case: too few brackets to nest that deep
+    if isinstance(text, str):
+        if text.count("[") + text.count("{") <= limit:  # the common case: too few brackets to nest that deep
+            return False
+        return json_depth(text.encode("utf-8", "surrogatepass")) > limit
+    if text.count(b"[") + text.count(b"{") <= limit:
         return False
-    return json_depth(raw) > limit
+    return json_depth(text) > limit
 
 
 def json_depth(raw: bytes) -> int:
