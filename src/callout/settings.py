@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callout.domain.catalog import CatalogLimits
+from callout.domain.durations import Duration
 from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     keep_alive_seconds: int = Field(default=5, ge=1, le=3600)
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    # How long finished deliveries and their events are kept (docs/retention.md).
+    retention: Duration = timedelta(days=30)
+    # How long in-flight deliveries may finish after SIGTERM/SIGINT (docs/operations.md).
+    shutdown_grace: Duration = timedelta(seconds=10)
 
     @field_validator("metrics_address")
     @classmethod

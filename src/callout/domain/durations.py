@@ -1,0 +1,53 @@
+"""Durations in settings and on the command line: ``30d``, ``12h``, ``1h30m``, ``10s``, ``500ms``.
+
+A bare number is seconds, so the older ``*_SECONDS`` style values keep working where a duration is
+asked for. Used by the retention period, the shutdown grace period and ``callout prune --older-than``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(rf"(?:{_PART.pattern})+")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30d"`` → 30 days; a ValueError names the accepted forms when the text is none of them."""
+    value = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return timedelta(seconds=float(value))
+    if not _WHOLE.fullmatch(value):
+        raise ValueError(f"{text!r} is not a duration; use e.g. 30d, 12h, 1h30m, 10s, 500ms or seconds")
+    return timedelta(seconds=sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value)))
+
+
+def format_duration(duration: timedelta) -> str:
+    """The shortest ``parse_duration`` text for a duration, e.g. ``timedelta(days=30)`` → ``"30d"``."""
+    milliseconds = round(duration.total_seconds() * 1000)
+    if milliseconds == 0:
+        return "0s"
+    parts = []
+    for unit in ("d", "h", "m", "s", "ms"):
+        size = round(_UNITS[unit] * 1000)
+        count, milliseconds = divmod(milliseconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+# A settings field type: accepts "30d", seconds as a number, or a timedelta; shows as "30d".
+Duration = Annotated[timedelta, BeforeValidator(_coerce), PlainSerializer(format_duration, return_type=str)]
