@@ -16,4 +16,7 @@ for extra in bench examples; do [ -d "$extra" ] && lint_paths+=("$extra"); done
 echo "== mypy --strict" >&2
 "$bin/mypy" src
 echo "== pytest" >&2
-exec "$bin/pytest" "$@"
+# Test files run in parallel processes (CALLOUT_TEST_PROCESSES, default 4: most tests wait on
+# sockets and subprocesses, not the CPU); each file stays in one process so that its module-scoped
+# servers are shared. `-n 0` in the arguments runs everything in this process.
+exec "$bin/pytest" -n "${CALLOUT_TEST_PROCESSES:-4}" --dist loadfile "$@"
