@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from sqlalchemy.exc import ArgumentError
 
 from callout.config import ConfigError, LoadedSettings, load_settings
 from callout.storage.database import redact_url
@@ -44,17 +43,9 @@ def shown_values(loaded: LoadedSettings) -> dict[str, tuple[Any, str]]:
     """Each setting's value as JSON would show it, secrets redacted, with its source."""
     values = loaded.settings.model_dump(mode="json")
     values["master_key"] = REDACTED if values["master_key"] is not None else None
-    values["database_url"] = _redacted_url(loaded.settings.database_url)
+    url = loaded.settings.database_url
+    values["database_url"] = redact_url(url) if url is not None else None
     return {name: (value, loaded.sources[name]) for name, value in values.items()}
-
-
-def _redacted_url(url: str | None) -> str | None:
-    if url is None:
-        return None
-    try:
-        return redact_url(url)
-    except ArgumentError:
-        return REDACTED  # not a URL SQLAlchemy can parse, so its password cannot be found and hidden
 
 
 def render(value: Any) -> str:
