@@ -191,3 +191,18 @@ class TestSettingsAlone:
         """Settings() itself reads only the environment, so library use is not changed by a stray file."""
         path = write_config("port = 9001\n")
         assert Settings(data_dir=path.parent).port == 8080
+
+
+class TestUnreadableFiles:
+    def test_file_that_is_not_utf8_is_an_error(self, write_config: WriteConfig) -> None:
+        """A config file in another encoding is an error naming the file, not a traceback."""
+        path = write_config("")
+        path.write_bytes('host = "caf\xe9"\n'.encode("latin-1"))
+        with pytest.raises(ConfigError, match=rf"config file {path} is not UTF-8"):
+            load(data_dir=path.parent)
+
+    def test_empty_config_variable_means_none(self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+        """CALLOUT_CONFIG set to an empty string falls back to the data dir's callout.toml."""
+        path = write_config("workers = 7\n")
+        monkeypatch.setenv("CALLOUT_CONFIG", "")
+        assert load(data_dir=path.parent).settings.workers == 7
