@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 import click
 import structlog
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from callout import cli_deliveries
+from callout import cli_config, cli_deliveries
+from callout.config import ConfigError, load_settings
 from callout.domain.auth import Role
 from callout.domain.instances import Instance
 from callout.errors import CalloutError
@@ -34,6 +34,11 @@ log = structlog.get_logger("callout")
 
 def storage_options(command: _F) -> _F:
     """Options every command needs to find its data (each also read from CALLOUT_* variables)."""
+    command = click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML file of settings; default callout.toml in the data dir, if there (env CALLOUT_CONFIG).",
+    )(command)
     command = click.option(
         "--database-url", help="SQLAlchemy URL; default SQLite in the data dir (env CALLOUT_DATABASE_URL)."
     )(command)
@@ -54,12 +59,11 @@ def metrics_option(command: _F) -> _F:
 
 
 def _settings(**given: Any) -> Settings:
-    # Only options actually given override the environment and the defaults.
+    # Only options actually given override the environment, the config file and the defaults.
     try:
-        return Settings(**{key: value for key, value in given.items() if value is not None})
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise click.UsageError(f"invalid setting: {problems}") from error
+        return load_settings(given).settings
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _run_with_context(settings: Settings, action: Callable[[ServiceContext], Coroutine[Any, Any, Any]]) -> Any:
@@ -299,6 +303,7 @@ def rotate_webkey(instance_id: str, algorithm: str, retention_hours: float, **op
 
 
 cli_deliveries.register(main, storage_options, _run_with_context, _settings, _print_table)
+cli_config.register(main, storage_options, _print_table)
 
 
 if __name__ == "__main__":  # pragma: no cover

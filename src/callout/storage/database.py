@@ -39,8 +39,11 @@ Connection = AsyncConnection
 
 
 def redact_url(url: str) -> str:
-    """The database URL with any password hidden, for logs."""
-    return make_url(url).render_as_string(hide_password=True)
+    """The database URL with any password hidden, for logs; an unparseable URL is hidden whole."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "***"  # its password cannot be told from the rest
 
 
 class Database:

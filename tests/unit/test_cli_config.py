@@ -1,0 +1,50 @@
+"""What ``callout config show`` prints for each setting: values, sources, redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callout.cli_config import as_document, render, shown_values
+from callout.config import load_settings
+
+
+@pytest.fixture(autouse=True)
+def no_callout_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without CALLOUT_* variables, whatever the shell running pytest has set."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CALLOUT_"):
+            monkeypatch.delenv(name)
+
+
+class TestRedaction:
+    def test_master_key_is_hidden(self, tmp_path: Path) -> None:
+        """A set master key is shown as *** only."""
+        loaded = load_settings({"data_dir": tmp_path, "master_key": "c2VjcmV0LW1hc3Rlci1rZXk="})
+        assert shown_values(loaded)["master_key"] == ("***", "flag")
+        assert "c2VjcmV0LW1hc3Rlci1rZXk=" not in str(as_document(loaded))
+
+    def test_database_password_is_hidden(self, tmp_path: Path) -> None:
+        """The password in the database URL is replaced by ***; the rest of the URL stays readable."""
+        url = "postgresql+psycopg://callout:s3cret-pw@db.internal:5432/callout"
+        loaded = load_settings({"data_dir": tmp_path, "database_url": url})
+        value, _source = shown_values(loaded)["database_url"]
+        assert value == "postgresql+psycopg://callout:***@db.internal:5432/callout"
+
+    def test_unparseable_database_url_is_hidden_whole(self, tmp_path: Path) -> None:
+        """A database URL SQLAlchemy cannot parse is hidden entirely, as its password cannot be found."""
+        loaded = load_settings({"data_dir": tmp_path, "database_url": "not a url:s3cret-pw"})
+        assert shown_values(loaded)["database_url"][0] == "***"
+
+
+class TestRender:
+    @pytest.mark.parametrize(
+        ("value", "cell"),
+        [(None, ""), ("30d", "30d"), (8080, "8080"), (False, "false"), (["10.0.0.0/8"], '["10.0.0.0/8"]')],
+    )
+    def test_values_become_one_cell(self, value: object, cell: str) -> None:
+        """Nothing is empty, text is itself, anything else is compact JSON."""
+        assert render(value) == cell
