@@ -1,4 +1,4 @@
-"""Who may call which target RPC (SPEC §1, §6): roles, tokens, the order of checks and the actions feature."""
+"""Who may call which target RPC (docs/security.md, Roles and permissions): roles, tokens, the order of checks and the actions feature."""
 
 from __future__ import annotations
 

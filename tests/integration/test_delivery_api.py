@@ -1,4 +1,4 @@
-"""DeliveryService over Connect and REST: list, inspect, redeliver and test targets, per instance (SPEC §8).
+"""DeliveryService over Connect and REST: list, inspect, redeliver and test targets, per instance (docs/behaviour.md, API surface).
 
 The app runs in process on a development-mode context (loopback targets allowed) with a real sender;
 targets are ``RecordingReceiver``s on 127.0.0.1, and a real ``DeliveryWorker`` delivers.

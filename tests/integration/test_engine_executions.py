@@ -1,4 +1,4 @@
-"""Executions around callout's own API, with real receivers on loopback (SPEC §4, §5).
+"""Executions around callout's own API, with real receivers on loopback (docs/behaviour.md, Calling targets; Where executions run).
 
 Ports ZITADEL's TestServer_ExecutionTarget and the chain cases of its execution tests: exact request
 bodies, rest_call replacement, interrupting and non-interrupting failures, forwarded errors,

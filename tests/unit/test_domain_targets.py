@@ -1,4 +1,4 @@
-"""Target rules: signing keys, timeout and endpoint validation, updates and event payloads (SPEC §2)."""
+"""Target rules: signing keys, timeout and endpoint validation, updates and event payloads (docs/behaviour.md, Targets)."""
 
 from __future__ import annotations
 

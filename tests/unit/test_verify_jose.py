@@ -1,4 +1,4 @@
-"""JWT and JWE verification for target authors (SPEC §7), against tokens from callout and from jwcrypto."""
+"""JWT and JWE verification for target authors (docs/behaviour.md, Payload types), against tokens from callout and from jwcrypto."""
 
 from __future__ import annotations
 

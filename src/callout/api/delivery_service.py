@@ -1,4 +1,4 @@
-"""DeliveryService (callout.v1): the delivery log — list, inspect, redeliver, and test a target (SPEC §8).
+"""DeliveryService (callout.v1): the delivery log — list, inspect, redeliver, and test a target (docs/behaviour.md, API surface).
 
 REST bindings live under ``/v1/deliveries`` and ``/v1/targets/{targetId}/test``.
 """

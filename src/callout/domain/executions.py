@@ -1,4 +1,4 @@
-"""Executions and their conditions: ids, the reverse mapping, and list queries (SPEC §3).
+"""Executions and their conditions: ids, the reverse mapping, and list queries (docs/behaviour.md, Executions and conditions).
 
 Stored ids follow ZITADEL (``internal/repository/execution/aggregate.go``): the condition type, then
 ``/`` and the value unless the value already starts with ``/``. Event groups get ``.*`` appended.

@@ -1,4 +1,4 @@
-"""The retry policy of durable deliveries: which outcomes retry, and when (SPEC §8).
+"""The retry policy of durable deliveries: which outcomes retry, and when (docs/behaviour.md, Events and async delivery).
 
 Retries happen on network errors, timeouts, 408, 425, 429 and 5xx; any other 4xx fails at once.
 Back-off is exponential with full jitter (a random delay between 0 and the exponential bound), never

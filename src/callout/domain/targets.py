@@ -1,4 +1,4 @@
-"""Targets: the user's HTTP endpoints, their types, and the rules a target must satisfy (SPEC §2)."""
+"""Targets: the user's HTTP endpoints, their types, and the rules a target must satisfy (docs/behaviour.md, Targets)."""
 
 from __future__ import annotations
 

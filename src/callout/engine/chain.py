@@ -1,4 +1,4 @@
-"""Running a chain of targets: in order, each seeing earlier rest_call changes (SPEC §4).
+"""Running a chain of targets: in order, each seeing earlier rest_call changes (docs/behaviour.md, Calling targets).
 
 An ``Exchange`` knows what one kind of call sends (request, response, function, event) and what a
 ``rest_call`` answer does to it. The runner signs and sends, interprets answers, and applies
@@ -6,7 +6,7 @@ An ``Exchange`` knows what one kind of call sends (request, response, function, 
 logged and leaves the exchange unchanged. An empty answer is no answer: it changes nothing.
 ``rest_async`` targets are sent in the background and never fail the chain.
 
-Bodies follow the target's payload type (SPEC §4): JSON as is; JWT signed with the instance's web key
+Bodies follow the target's payload type (docs/behaviour.md, Payload types): JSON as is; JWT signed with the instance's web key
 passed to :meth:`ChainRunner.run`; JWE that JWT encrypted to the target's active public key. Without a
 web key a JWT/JWE target fails with FailedPrecondition ``Errors.Execution.MissingSigningKey``, without
 a public key valid at call time a JWE target with FailedPrecondition

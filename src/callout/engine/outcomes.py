@@ -1,4 +1,4 @@
-"""What a target's answer means: success with a body, a forwarded error, or a failure (SPEC §4).
+"""What a target's answer means: success with a body, a forwarded error, or a failure (docs/behaviour.md, Calling targets).
 
 An answer callout cannot read safely is a failure of that target like any other (docs/target-answers.md):
 JSON nesting deeper than ``MAX_JSON_DEPTH`` is refused before parsing, since Python's parsers and

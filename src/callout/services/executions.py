@@ -1,4 +1,4 @@
-"""Execution use cases: SetExecution, ListExecutions, the catalog lists and host registrations (SPEC §3, §6)."""
+"""Execution use cases: SetExecution, ListExecutions, the catalog lists and host registrations (docs/behaviour.md, Executions and conditions)."""
 
 from __future__ import annotations
 
