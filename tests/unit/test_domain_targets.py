@@ -1,4 +1,7 @@
-"""Target rules: signing keys, timeout and endpoint validation, updates and event payloads (docs/behaviour.md, Targets)."""
+"""Target rules: signing keys, timeout and endpoint validation, updates and event payloads.
+
+See docs/behaviour.md, Targets.
+"""
 
 from __future__ import annotations
 
@@ -208,7 +211,9 @@ class TestValidateEndpoint:
         assert "user name or password" in error.detail
         assert "s3cret" not in error.message
 
-    @pytest.mark.parametrize("endpoint", ["https://example.com/a@b", "https://example.com/?to=a@b", "https://example.com/#a@b"])
+    @pytest.mark.parametrize(
+        "endpoint", ["https://example.com/a@b", "https://example.com/?to=a@b", "https://example.com/#a@b"]
+    )
     def test_at_sign_after_the_host_is_accepted(self, endpoint: str) -> None:
         """An @ in the path, query or fragment is not userinfo."""
         validate_endpoint(endpoint)

@@ -1,4 +1,7 @@
-"""The catalog: services, methods, functions and event types that executions may be bound to (docs/behaviour.md, Executions and conditions)."""
+"""The catalog: services, methods, functions and event types that executions may be bound to.
+
+See docs/behaviour.md, Executions and conditions.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The router: for a lookup id, the single best-matching execution's targets (docs/behaviour.md, Executions and conditions).
+"""The router: for a lookup id, the single best-matching execution's targets.
 
 Exact match first, then the longest stored id that is a prefix at a boundary (``/`` for services and
 ``all``, ``.`` for event groups stored as ``group.*``). Unlike ZITADEL's plain string prefix, the
 service id ``request/a.B`` therefore never matches a method of a service ``a.BC``.
+
+See docs/behaviour.md, Executions and conditions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Target use cases: create, update (with key rotation), delete, get and list (docs/behaviour.md, Targets; docs/differences.md)."""
+"""Target use cases: create, update (with key rotation), delete, get and list.
+
+See docs/behaviour.md, Targets; docs/differences.md.
+"""
 
 from __future__ import annotations
 
