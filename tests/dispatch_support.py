@@ -3,7 +3,8 @@
 ``serve_on_loopback`` runs any ASGI app (an in-process callout) under uvicorn on 127.0.0.1 and an
 ephemeral port, so ``DispatchClient`` talks real HTTP to it. ``Actions`` creates targets and sets
 executions over HTTP. ``host_app`` is a small FastAPI app with the route kinds the middleware treats
-differently (JSON, plain text, raw bytes, a streamed JSON body, an error, docs, a mounted app).
+differently (JSON, plain text, raw bytes, a streamed JSON body, JSON with NaN, an error, docs, a mounted
+app).
 """
 
 from __future__ import annotations
@@ -125,6 +126,11 @@ async def _stream_user() -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="application/json")
 
 
+async def _get_ratio() -> Response:
+    # Python's json module writes NaN, which is not JSON: callout cannot carry this answer.
+    return Response(json.dumps({"ratio": float("nan")}), media_type="application/json")
+
+
 async def _ping_admin(_request: Request) -> JSONResponse:
     return JSONResponse({"pong": True})
 
@@ -137,6 +143,7 @@ def host_app() -> FastAPI:
     app.add_api_route("/text", _say_text, methods=["GET"], name="say_text")
     app.add_api_route("/echo", _echo_bytes, methods=["POST"], name="echo_bytes")
     app.add_api_route("/stream", _stream_user, methods=["GET"], name="stream_user")
+    app.add_api_route("/ratio", _get_ratio, methods=["GET"], name="get_ratio")
     app.mount("/admin", Starlette(routes=[Route("/ping", _ping_admin, methods=["POST"], name="ping_admin")]))
     return app
 

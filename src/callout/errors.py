@@ -102,7 +102,7 @@ class ResourceExhausted(CalloutError):
 
 
 class Unknown(CalloutError):
-    """A target forwarded a 4xx status with no specific mapping (SPEC §4)."""
+    """A target forwarded a 4xx status with no specific mapping (docs/behaviour.md, Calling targets)."""
 
     kind = ErrorKind("unknown", 2, 500)
 

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     catalog_max_methods: int = Field(default=CatalogLimits.methods, ge=0)
     catalog_max_functions: int = Field(default=CatalogLimits.functions, ge=0)
     catalog_max_events: int = Field(default=CatalogLimits.events, ge=0)
-    # The most of a target's answer read; a larger answer is a failure of that target (SPEC §4).
+    # The most of a target's answer read; a larger answer is a failure of that target (docs/target-answers.md).
     max_answer_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "info"

@@ -1,4 +1,4 @@
-"""Tenancy (SPEC §6): a token of one instance never sees or changes another instance's targets, on any RPC."""
+"""Tenancy (docs/security.md): a token of one instance never sees or changes another instance's targets, on any RPC."""
 
 from __future__ import annotations
 

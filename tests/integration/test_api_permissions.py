@@ -1,4 +1,7 @@
-"""Who may call which target RPC (SPEC §1, §6): roles, tokens, the order of checks and the actions feature."""
+"""Who may call which target RPC: roles, tokens, the order of checks and the actions feature.
+
+See docs/security.md, Roles and permissions.
+"""
 
 from __future__ import annotations
 

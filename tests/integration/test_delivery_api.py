@@ -1,7 +1,9 @@
-"""DeliveryService over Connect and REST: list, inspect, redeliver and test targets, per instance (SPEC §8).
+"""DeliveryService over Connect and REST: list, inspect, redeliver and test targets, per instance.
 
 The app runs in process on a development-mode context (loopback targets allowed) with a real sender;
 targets are ``RecordingReceiver``s on 127.0.0.1, and a real ``DeliveryWorker`` delivers.
+
+See docs/behaviour.md, API surface.
 """
 
 from __future__ import annotations

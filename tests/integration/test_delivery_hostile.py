@@ -69,7 +69,7 @@ async def delivering(context: ServiceContext, make_principal: MakePrincipal) -> 
 
 class TestAnswersAreIgnored:
     async def test_deeply_nested_answer_is_a_success(self, delivering: Delivering) -> None:
-        """A 200 answering 100,000 nesting levels is delivered: event answers are not read (SPEC §4)."""
+        """A 200 answering 100,000 nesting levels is delivered: event answers are not read (docs/target-answers.md)."""
         delivery, attempts = await delivering.deliver_one(raw(deep_object(100_000)))
         assert (delivery.state, [attempt.status for attempt in attempts]) == (DeliveryState.SUCCEEDED, [200])
 

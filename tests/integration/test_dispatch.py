@@ -362,6 +362,21 @@ class TestMiddlewareAtTheLimits:
         assert (response.status_code, response.json()["user"], receiver.hits) == (200, json.loads(body), [])
         assert [entry["event"] for entry in logs if entry["log_level"] != "info"] == ["callout.response_too_large"]
 
+    async def test_response_with_nan_passes_through_unchanged(self, host: Host) -> None:
+        """A handler's JSON answer holding NaN skips the response execution with one warning and reaches the client."""
+        receiver = await host.hook("response", "GetRatio", answer(200, {"replaced": True}))
+        with structlog.testing.capture_logs() as logs:
+            response = await host.http.get("/ratio")
+        assert (response.status_code, response.content, receiver.hits) == (200, b'{"ratio": NaN}', [])
+        assert [entry["event"] for entry in logs if entry["log_level"] != "info"] == ["callout.response_not_finite"]
+
+    async def test_request_with_nan_is_refused_before_any_target(self, host: Host) -> None:
+        """A client's JSON body holding NaN is a 400 invalid_argument; neither the request target nor the app runs."""
+        receiver = await host.hook("request", "CreateUser", answer(200, {"name": "replaced"}))
+        headers = {"content-type": "application/json"}
+        response = await host.http.post("/users", content=b'{"name": NaN}', headers=headers)
+        assert (response.status_code, response.json()["code"], receiver.hits) == (400, "invalid_argument", [])
+
 
 class TestRegistration:
     async def test_first_request_registers_every_route(self, host: Host) -> None:

@@ -1,8 +1,10 @@
-"""Executions around callout's own API, with real receivers on loopback (SPEC §4, §5).
+"""Executions around callout's own API, with real receivers on loopback.
 
 Ports ZITADEL's TestServer_ExecutionTarget and the chain cases of its execution tests: exact request
 bodies, rest_call replacement, interrupting and non-interrupting failures, forwarded errors,
 timeouts, async targets, best-match routing, and the SYSTEM token bypass.
+
+See docs/behaviour.md, Calling targets; Where executions run.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JWT and JWE payload types at the engine level, with real loopback receivers (SPEC §4 Payload types).
+"""JWT and JWE payload types at the engine level, with real loopback receivers (docs/behaviour.md, Payload types).
 
 Chains are built by hand (targets, their public keys, the instance web key) and run through
 ``ChainRunner`` and ``AiohttpSender``; what the receivers got is checked with jwcrypto.

@@ -1,15 +1,17 @@
 """SetExecution, ListExecutions and the catalog lists over Connect and REST, in v2 and v2beta.
 
 Ports the cases of ZITADEL's TestServer_SetExecution_{Request,Response,Event,Function} and
-TestServer_ListExecutions (inputs and expected outcomes only) and adds the rules of SPEC.md §1 and
-§3. ZITADEL's tests bind executions to `zitadel.session.v2.SessionService`, which callout does not
-serve; callout's own ActionService methods play the "existing" method and service here, and the
-host-registration path (`register_catalog`) supplies ZITADEL's `user.*` event types where needed.
+TestServer_ListExecutions (inputs and expected outcomes only) and adds the rules of
+docs/behaviour.md (API surface, Executions and conditions). ZITADEL's tests bind executions to
+`zitadel.session.v2.SessionService`, which callout does not serve; callout's own ActionService
+methods play the "existing" method and service here, and the host-registration path
+(`register_catalog`) supplies ZITADEL's `user.*` event types where needed.
 
-Request/response executions wrap callout's own RPCs (SPEC §5), and the test app has no sender to
-call targets with. A test that binds such an execution to the methods it goes on calling therefore
-acts through a SYSTEM token, whose calls skip executions (the break-glass rule of SPEC §5); every
-other test acts as an IAM_OWNER, as ZITADEL's tests do, on conditions its later calls don't match.
+Request/response executions wrap callout's own RPCs (docs/behaviour.md, Where executions run), and
+the test app has no sender to call targets with. A test that binds such an execution to the methods
+it goes on calling therefore acts through a SYSTEM token, whose calls skip executions (the
+break-glass rule); every other test acts as an IAM_OWNER, as ZITADEL's tests do, on conditions its
+later calls don't match.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Ports the cases of ZITADEL's TestServer_AddPublicKey, _ActivatePublicKey, _DeactivatePublicKey,
 _RemovePublicKey and _ListPublicKeys (inputs and expected outcomes only) over Connect and REST, plus
-the key-format, isolation and event checks SPEC.md asks for. Unknown targets and keys are
+the key-format, isolation and event checks of docs/behaviour.md (Targets). Unknown targets and keys are
 FailedPrecondition (HTTP 400), not NotFound, as in ZITADEL. Fingerprints are computed here with
 ``cryptography``, independently of callout.
 """

@@ -1,7 +1,9 @@
-"""The per-instance router cache: every change applies to the very next lookup (SPEC §3, ZITADEL #12185).
+"""The per-instance router cache: every change applies to the very next lookup.
 
 Each lookup authenticates the token afresh and passes the routing version the principal carries,
 exactly as a real request does; so these tests see what the next request after a change would see.
+
+See docs/behaviour.md, Executions and conditions; ZITADEL #12185.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A signing key reaches only the caller of CreateTarget or of a rotation, never a target (SPEC §9).
+"""A signing key reaches only the caller of CreateTarget or of a rotation, never a target (docs/target-answers.md).
 
 Response targets of CreateTarget and UpdateTarget (bound to the method or to all, called or queued)
 get the response without ``signingKey``; the caller still gets it; a ``rest_call`` answer can neither

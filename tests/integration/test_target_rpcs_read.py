@@ -1,8 +1,8 @@
 """GetTarget and ListTargets over Connect and REST, each case in v2 and v2beta.
 
 Ports the cases of ZITADEL's TestServer_GetTarget and TestServer_ListTargets (inputs and expected
-outcomes only) and adds the filters, sort columns and pagination rules of SPEC.md §2. Unlike
-ZITADEL, Get/List never return the signing key (SPEC §9). The transport is a fixture parameter;
+outcomes only) and adds the filters, sort columns and pagination rules of docs/behaviour.md (Targets). Unlike
+ZITADEL, Get/List never return the signing key (docs/differences.md). The transport is a fixture parameter;
 both API versions are checked inside each test, because a fresh database per version would double
 the runtime.
 """

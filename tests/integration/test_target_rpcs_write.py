@@ -1,7 +1,7 @@
 """CreateTarget, UpdateTarget and DeleteTarget over Connect and REST, each case in v2 and v2beta.
 
 Ports the cases of ZITADEL's TestServer_CreateTarget, TestServer_UpdateTarget and
-TestServer_DeleteTarget (inputs and expected outcomes only), adjusted where SPEC.md differs. The
+TestServer_DeleteTarget (inputs and expected outcomes only), adjusted where callout differs (docs/differences.md). The
 transport is a fixture parameter; both API versions are checked inside each test, because a fresh
 database per version would double the runtime.
 """
@@ -62,6 +62,16 @@ class TestCreateTarget:
             for body in bodies:
                 result = await owner.call("CreateTarget", body, version)
                 expect_error(result, owner.transport, "invalid_argument", "Errors.Target.InvalidURL")
+
+    async def test_endpoint_with_a_password_is_invalid_url(self, owner: Api) -> None:
+        """An endpoint with userinfo is InvalidArgument Errors.Target.InvalidURL, and no target is stored."""
+        for version in VERSIONS:
+            body = target_body(endpoint="https://hook:s3cret@example.com/hook")
+            result = await owner.call("CreateTarget", body, version)
+            expect_error(result, owner.transport, "invalid_argument", "Errors.Target.InvalidURL")
+            assert "s3cret" not in str(result.body)
+        listed = await owner.call("ListTargets", {})
+        assert "s3cret" not in str(listed.body)
 
     async def test_endpoint_length_limit_depends_on_the_version(self, owner: Api) -> None:
         """Endpoints may have up to 2048 characters in v2 and up to 1000 in v2beta; one more is invalid."""
@@ -281,6 +291,7 @@ class TestUpdateTarget:
                 ({"timeout": "0s"}, "Errors.Target.NoTimeout"),
                 ({"timeout": "271s"}, None),
                 ({"endpoint": "not a url"}, "Errors.Target.InvalidURL"),
+                ({"endpoint": "https://hook:s3cret@example.com/hook"}, "Errors.Target.InvalidURL"),
                 ({"endpoint": long_endpoint(MAX_ENDPOINT[version] + 1)}, None),
             ]
             for change, error_id in cases:

@@ -2,8 +2,8 @@
 
 JWT payloads are signed with the instance's active web key; receivers verify them against
 ``GET /oauth/v2/keys``, advertised as ``jwks_uri`` by ``GET /.well-known/openid-configuration``
-(SPEC §4). The endpoints are called over HTTP on the in-process app without a token (they need none);
-retention is checked with a clock the test controls.
+(docs/behaviour.md, Payload types). The endpoints are called over HTTP on the in-process app
+without a token (they need none); retention is checked with a clock the test controls.
 """
 
 from __future__ import annotations

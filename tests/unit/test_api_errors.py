@@ -23,7 +23,7 @@ from callout.errors import (
     Unavailable,
 )
 
-SPEC_CODES: list[tuple[type[CalloutError], str, int]] = [
+ERROR_CODES: list[tuple[type[CalloutError], str, int]] = [
     (InvalidArgument, "invalid_argument", 3),
     (FailedPrecondition, "failed_precondition", 9),
     (Unauthenticated, "unauthenticated", 16),
@@ -35,7 +35,7 @@ SPEC_CODES: list[tuple[type[CalloutError], str, int]] = [
     (Unavailable, "unavailable", 14),
     (DeadlineExceeded, "deadline_exceeded", 4),
 ]
-KIND_IDS = [kind.__name__ for kind, *_ in SPEC_CODES]
+KIND_IDS = [kind.__name__ for kind, *_ in ERROR_CODES]
 
 
 def _unpadded_b64decode(text: str) -> bytes:
@@ -73,7 +73,7 @@ def _detail_value(error: CalloutError) -> bytes:
 
 
 class TestConnectBody:
-    @pytest.mark.parametrize(("kind", "connect", "grpc"), SPEC_CODES, ids=KIND_IDS)
+    @pytest.mark.parametrize(("kind", "connect", "grpc"), ERROR_CODES, ids=KIND_IDS)
     def test_code_is_the_connect_name(self, kind: type[CalloutError], connect: str, grpc: int) -> None:
         """The Connect body's code is the Connect code name of the kind."""
         assert connect_error_body(kind("Errors.X"))["code"] == connect
@@ -129,7 +129,7 @@ class TestConnectBody:
 
 
 class TestRestBody:
-    @pytest.mark.parametrize(("kind", "connect", "grpc"), SPEC_CODES, ids=KIND_IDS)
+    @pytest.mark.parametrize(("kind", "connect", "grpc"), ERROR_CODES, ids=KIND_IDS)
     def test_code_is_the_grpc_number(self, kind: type[CalloutError], connect: str, grpc: int) -> None:
         """The REST body's code is the numeric gRPC code of the kind."""
         assert rest_error_body(kind("Errors.X"))["code"] == grpc
@@ -157,7 +157,7 @@ class TestRestBody:
 
 
 class TestHttpStatus:
-    @pytest.mark.parametrize("kind", [kind for kind, *_ in SPEC_CODES], ids=KIND_IDS)
+    @pytest.mark.parametrize("kind", [kind for kind, *_ in ERROR_CODES], ids=KIND_IDS)
     def test_rest_status_is_the_kinds_status(self, kind: type[CalloutError]) -> None:
         """Over REST every error but an oversized body keeps its kind's HTTP status."""
         assert rest_http_status(kind("Errors.X")) == kind.kind.http_status

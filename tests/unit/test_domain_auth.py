@@ -1,4 +1,4 @@
-"""Roles and the Action API permissions they grant (SPEC §6 tenancy, §1 permission column)."""
+"""Roles and the Action API permissions they grant (docs/behaviour.md, API surface; docs/security.md)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def _principal(role: Role) -> Principal:
 
 
 class TestPermissionTable:
-    def test_spec_permissions_exist(self) -> None:
-        """The permission names are the ones SPEC §1 lists."""
+    def test_documented_permissions_exist(self) -> None:
+        """The permission names are the ones docs/behaviour.md lists."""
         assert {permission.value for permission in ACTION_PERMISSIONS} == {
             "action.target.read",
             "action.target.write",

@@ -1,4 +1,4 @@
-"""List queries: pagination limits and offsets, and text filter methods (SPEC §2 Lists)."""
+"""List queries: pagination limits and offsets, and text filter methods (docs/behaviour.md, Targets)."""
 
 from __future__ import annotations
 

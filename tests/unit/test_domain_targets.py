@@ -1,4 +1,7 @@
-"""Target rules: signing keys, timeout and endpoint validation, updates and event payloads (SPEC §2)."""
+"""Target rules: signing keys, timeout and endpoint validation, updates and event payloads.
+
+See docs/behaviour.md, Targets.
+"""
 
 from __future__ import annotations
 
@@ -187,6 +190,33 @@ class TestValidateEndpoint:
     def test_control_characters_are_invalid_url(self, endpoint: str) -> None:
         """An endpoint containing control characters is not a valid URL."""
         assert _invalid(validate_endpoint, endpoint).message_id == "Errors.Target.InvalidURL"
+
+    @pytest.mark.parametrize(
+        "endpoint",
+        [
+            "https://user:pass@example.com/hook",
+            "https://user@example.com/hook",
+            "https://:pass@example.com/hook",
+            "https://@example.com/hook",
+            "https://user:pass@[::1]:8443/hook",
+        ],
+    )
+    def test_userinfo_is_invalid_url(self, endpoint: str) -> None:
+        """An endpoint carrying a user name or password is Errors.Target.InvalidURL, so Get/List never show one."""
+        assert _invalid(validate_endpoint, endpoint).message_id == "Errors.Target.InvalidURL"
+
+    def test_userinfo_refusal_names_the_problem_without_the_password(self) -> None:
+        """The error says what is wrong and does not echo the password."""
+        error = _invalid(validate_endpoint, "https://hook:s3cret@example.com/hook")
+        assert "user name or password" in error.detail
+        assert "s3cret" not in error.message
+
+    @pytest.mark.parametrize(
+        "endpoint", ["https://example.com/a@b", "https://example.com/?to=a@b", "https://example.com/#a@b"]
+    )
+    def test_at_sign_after_the_host_is_accepted(self, endpoint: str) -> None:
+        """An @ in the path, query or fragment is not userinfo."""
+        validate_endpoint(endpoint)
 
 
 class TestValidateName:

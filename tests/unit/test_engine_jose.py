@@ -1,4 +1,4 @@
-"""JWT and JWE bodies (SPEC §4 Payload types), checked with jwcrypto as an independent library."""
+"""JWT and JWE bodies (docs/behaviour.md, Payload types), checked with jwcrypto as an independent library."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The router: one best-matching execution per lookup id, never merged (SPEC §3 Resolution).
+"""The router: one best-matching execution per lookup id, never merged (docs/behaviour.md, Executions and conditions).
 
 Method > service > all for requests and responses; exact event > longest group > all for events;
 functions match exactly. Matching is at boundaries (`/` for services, `.` for event groups), so the

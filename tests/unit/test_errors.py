@@ -1,4 +1,4 @@
-"""The error kinds of callout: wire codes per SPEC §1 Errors and the client-facing message."""
+"""The error kinds of callout: wire codes per docs/behaviour.md (Errors) and the client-facing message."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from callout.errors import (
     Unknown,
 )
 
-# SPEC §1 Errors: kind, HTTP status, Connect code name, gRPC numeric code.
-SPEC_KINDS: list[tuple[type[CalloutError], int, str, int]] = [
+# docs/behaviour.md, Errors: kind, HTTP status, Connect code name, gRPC numeric code.
+ERROR_KINDS: list[tuple[type[CalloutError], int, str, int]] = [
     (InvalidArgument, 400, "invalid_argument", 3),
     (FailedPrecondition, 400, "failed_precondition", 9),
     (Unauthenticated, 401, "unauthenticated", 16),
@@ -34,30 +34,30 @@ SPEC_KINDS: list[tuple[type[CalloutError], int, str, int]] = [
     (Internal, 500, "internal", 13),
     (Unavailable, 503, "unavailable", 14),
     (DeadlineExceeded, 504, "deadline_exceeded", 4),
-    # Beyond SPEC §1: unknown methods and wrong HTTP verbs.
+    # Beyond ZITADEL's list: unknown methods and wrong HTTP verbs.
     (Unimplemented, 501, "unimplemented", 12),
-    # Beyond SPEC §1: forwarded 4xx statuses without a specific mapping (SPEC §4).
+    # Beyond ZITADEL's list: forwarded 4xx statuses without a specific mapping (docs/behaviour.md, Calling targets).
     (Unknown, 500, "unknown", 2),
 ]
-KIND_IDS = [kind.__name__ for kind, *_ in SPEC_KINDS]
+KIND_IDS = [kind.__name__ for kind, *_ in ERROR_KINDS]
 
 
 class TestKinds:
-    def test_every_spec_kind_exists_and_no_other(self) -> None:
-        """The error tree has exactly the ten kinds SPEC §1 lists plus Unimplemented and Unknown."""
-        assert set(CalloutError.__subclasses__()) == {kind for kind, *_ in SPEC_KINDS}
+    def test_every_documented_kind_exists_and_no_other(self) -> None:
+        """The error tree has exactly the ten kinds ZITADEL maps plus Unimplemented and Unknown."""
+        assert set(CalloutError.__subclasses__()) == {kind for kind, *_ in ERROR_KINDS}
 
-    @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), SPEC_KINDS, ids=KIND_IDS)
+    @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), ERROR_KINDS, ids=KIND_IDS)
     def test_http_status_matches_spec(self, kind: type[CalloutError], status: int, connect: str, grpc: int) -> None:
-        """Each kind maps to the HTTP status SPEC §1 gives."""
+        """Each kind maps to the HTTP status docs/behaviour.md gives."""
         assert kind("Errors.X").kind.http_status == status
 
-    @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), SPEC_KINDS, ids=KIND_IDS)
+    @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), ERROR_KINDS, ids=KIND_IDS)
     def test_connect_code_matches_spec(self, kind: type[CalloutError], status: int, connect: str, grpc: int) -> None:
         """Each kind maps to its Connect code name."""
         assert kind("Errors.X").kind.connect_code == connect
 
-    @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), SPEC_KINDS, ids=KIND_IDS)
+    @pytest.mark.parametrize(("kind", "status", "connect", "grpc"), ERROR_KINDS, ids=KIND_IDS)
     def test_grpc_code_matches_spec(self, kind: type[CalloutError], status: int, connect: str, grpc: int) -> None:
         """Each kind maps to its gRPC numeric code."""
         assert kind("Errors.X").kind.grpc_code == grpc
@@ -66,7 +66,7 @@ class TestKinds:
         """A bare CalloutError is rendered as an internal error."""
         assert CalloutError("Errors.X").kind == Internal("Errors.X").kind
 
-    @pytest.mark.parametrize("kind", [kind for kind, *_ in SPEC_KINDS], ids=KIND_IDS)
+    @pytest.mark.parametrize("kind", [kind for kind, *_ in ERROR_KINDS], ids=KIND_IDS)
     def test_kinds_are_exceptions(self, kind: type[CalloutError]) -> None:
         """Every kind can be raised and caught as a CalloutError."""
         with pytest.raises(CalloutError):

@@ -84,6 +84,7 @@ class TestRouteNames:
         assert sorted(route_names(host_app().router.routes)) == [
             "create_user",
             "echo_bytes",
+            "get_ratio",
             "get_user",
             "ping_admin",
             "say_text",

@@ -1,4 +1,5 @@
-"""CalloutMiddleware's own refusals: bodies over the size limit (413) or nested too deep (400), before the app runs.
+"""CalloutMiddleware's own refusals before the app runs: bodies over the size limit (413), nested too deep or
+holding non-finite numbers (400).
 
 The middleware's Dispatch client points at a closed port: a refused request must never reach callout
 (nor the app), so any call would fail the test.
@@ -16,6 +17,7 @@ import structlog
 
 from callout.delivery.dispatch_client import DispatchClient
 from callout.domain.json_depth import MAX_JSON_DEPTH
+from callout.domain.json_numbers import NonFiniteNumber
 from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 from callout.integrations.asgi import CalloutMiddleware
 from callout.integrations.bodies import DISPATCHED_JSON_DEPTH, JsonTooDeep, parse_json_object, read_body
@@ -133,6 +135,26 @@ class TestDepthLimit:
         http, calls = make_host()
         response = await http.post("/echo", content=b"notes " + b"[" * 5000, headers={"content-type": "text/plain"})
         assert (response.status_code, response.content, calls.count) == (200, b"notes " + b"[" * 5000, 1)
+
+
+class TestNonFiniteNumbers:
+    @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": [Infinity]}', b'{"a": -Infinity}', b'{"a": 1e999}'])
+    async def test_request_with_a_non_finite_number_is_400(self, make_host: Any, body: bytes) -> None:
+        """NaN, an infinity or an overflowing float in a request is a 400 invalid_argument; the app never runs."""
+        http, calls = make_host()
+        with structlog.testing.capture_logs() as logs:
+            response = await http.post("/users", content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["code"], calls.count) == (400, "invalid_argument", 0)
+        assert [(entry["event"], entry["status"]) for entry in logs] == [("callout.request_refused", 400)]
+
+    def test_parse_raises_for_a_non_finite_number(self) -> None:
+        """parse_json_object raises NonFiniteNumber rather than reading NaN as a float."""
+        with pytest.raises(NonFiniteNumber):
+            parse_json_object(b'{"a": NaN}')
+
+    def test_large_finite_float_is_read(self) -> None:
+        """The largest finite double is an ordinary number."""
+        assert parse_json_object(b'{"a": 1.7976931348623157e308}') == {"a": 1.7976931348623157e308}
 
 
 class TestParseJsonObject:

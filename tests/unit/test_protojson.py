@@ -25,7 +25,7 @@ from callout.api.protojson import (
 from callout.domain.targets import PayloadType
 from callout.errors import InvalidArgument
 
-SPEC_DURATION = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?s")
+DURATION_FORM = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?s")
 RFC3339_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3}|\.[0-9]{6})?Z")
 TEN_TO_NINE_SECONDS = timedelta(seconds=10**9)
 
@@ -164,8 +164,8 @@ class TestFormatDuration:
 
     @given(st.timedeltas(min_value=-TEN_TO_NINE_SECONDS, max_value=TEN_TO_NINE_SECONDS))
     def test_output_matches_the_spec_regex(self, duration: timedelta) -> None:
-        """Every formatted duration matches the SPEC's duration regex with ASCII digits."""
-        assert SPEC_DURATION.fullmatch(format_duration(duration))
+        """Every formatted duration matches the duration form of docs/behaviour.md with ASCII digits."""
+        assert DURATION_FORM.fullmatch(format_duration(duration))
 
     @given(st.timedeltas(min_value=-TEN_TO_NINE_SECONDS, max_value=TEN_TO_NINE_SECONDS))
     def test_format_then_parse_round_trips(self, duration: timedelta) -> None:

@@ -1,4 +1,7 @@
-"""JWT and JWE verification for target authors (SPEC §7), against tokens from callout and from jwcrypto."""
+"""JWT and JWE verification for target authors, against tokens from callout and from jwcrypto.
+
+See docs/behaviour.md, Payload types.
+"""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from callout.services import targets as service
 
 V2_SERVICE = "zitadel.action.v2.ActionService"
 V2BETA_SERVICE = "zitadel.action.v2beta.ActionService"
-# A new signing key goes to the caller of Create or of a rotation only, never to a target (SPEC §9).
+# A new signing key goes to the caller of Create or of a rotation only, never to a target (docs/target-answers.md).
 SECRET = ("signingKey",)
 
 

@@ -1,6 +1,8 @@
-"""DeliveryService (callout.v1): the delivery log — list, inspect, redeliver, and test a target (SPEC §8).
+"""DeliveryService (callout.v1): the delivery log — list, inspect, redeliver, and test a target.
 
 REST bindings live under ``/v1/deliveries`` and ``/v1/targets/{targetId}/test``.
+
+See docs/behaviour.md, API surface.
 """
 
 from __future__ import annotations

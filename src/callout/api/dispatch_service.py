@@ -1,7 +1,9 @@
-"""DispatchService (callout.v1): host applications run executions around their own methods (SPEC §6).
+"""DispatchService (callout.v1): host applications run executions around their own methods.
 
 A host application authenticates with its own token. The ids a target sees (user, organization,
 project) default to the token's and may be overridden per call with those of the end user.
+
+See docs/behaviour.md, API surface.
 """
 
 from __future__ import annotations

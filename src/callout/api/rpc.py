@@ -73,7 +73,8 @@ async def invoke(
     if not rpc.intercept:
         return await rpc.handler(RpcCall(context, principal, Fields(request)))
     forwarded = interception.forwarded_headers(headers)
-    request = with_protojson_names(request)  # the request as ZITADEL's targets see it (SPEC §4)
+    # The request as ZITADEL's targets see it (docs/behaviour.md, Payload shapes).
+    request = with_protojson_names(request)
     request = await interception.run_request_execution(
         context, principal, rpc.full_method, request, forwarded, shape=rpc.request_shape
     )

@@ -1,4 +1,6 @@
-"""An async client of callout's Dispatch service (``callout.v1.DispatchService``, Connect JSON, SPEC §6).
+"""An async client of callout's Dispatch service (``callout.v1.DispatchService``, Connect JSON).
+
+See docs/behaviour.md, API surface.
 
 Host applications use it to run the request and response executions of their own methods, to run
 function executions and to register catalog entries. It talks to the operator-configured callout

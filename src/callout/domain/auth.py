@@ -16,7 +16,7 @@ class Role(enum.StrEnum):
 
 
 class Permission(enum.StrEnum):
-    """Permissions checked by the Action API (SPEC §1)."""
+    """Permissions checked by the Action API (docs/behaviour.md, API surface)."""
 
     TARGET_READ = "action.target.read"
     TARGET_WRITE = "action.target.write"

@@ -1,4 +1,7 @@
-"""The catalog: services, methods, functions and event types that executions may be bound to (SPEC §6)."""
+"""The catalog: services, methods, functions and event types that executions may be bound to.
+
+See docs/behaviour.md, Executions and conditions.
+"""
 
 from __future__ import annotations
 

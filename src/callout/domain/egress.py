@@ -1,4 +1,4 @@
-"""The egress (SSRF) policy: which hosts and addresses callout may send to (SPEC §1, §9; docs/egress.md).
+"""The egress (SSRF) policy: which hosts and addresses callout may send to (docs/egress.md).
 
 By default only globally reachable addresses over HTTPS are allowed, as the special-purpose address
 table (``address_registry``) says. An allow list of networks and host names admits internal targets

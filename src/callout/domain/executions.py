@@ -1,7 +1,9 @@
-"""Executions and their conditions: ids, the reverse mapping, and list queries (SPEC §3).
+"""Executions and their conditions: ids, the reverse mapping, and list queries.
 
 Stored ids follow ZITADEL (``internal/repository/execution/aggregate.go``): the condition type, then
 ``/`` and the value unless the value already starts with ``/``. Event groups get ``.*`` appended.
+
+See docs/behaviour.md, Executions and conditions.
 """
 
 from __future__ import annotations

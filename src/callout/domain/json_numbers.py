@@ -11,14 +11,18 @@ import math
 from typing import Any
 
 
+class NonFiniteNumber(ValueError):
+    """A JSON text holds NaN, an infinity, or a number too large for a float."""
+
+
 def refuse_constant(literal: str) -> Any:
     """``parse_constant`` hook: NaN and the infinities are not JSON."""
-    raise ValueError(f"{literal} is not JSON")
+    raise NonFiniteNumber(f"{literal} is not JSON")
 
 
 def finite_float(text: str) -> float:
     """``parse_float`` hook: a number too large for a float is refused rather than read as infinity."""
     number = float(text)
     if math.isinf(number):
-        raise ValueError(f"{text[:50]} is out of range")
+        raise NonFiniteNumber(f"{text[:50]} is out of range")
     return number

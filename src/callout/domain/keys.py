@@ -1,7 +1,9 @@
-"""Target public keys for JWE payloads: PEM parsing, fingerprints, expiry rules and list queries (SPEC §2).
+"""Target public keys for JWE payloads: PEM parsing, fingerprints, expiry rules and list queries.
 
 Only PEM ``PUBLIC KEY`` blocks (PKIX SubjectPublicKeyInfo) holding an RSA key (2048 bits or more) or
 an EC key on P-256, P-384 or P-521 are accepted: exactly what the engine can encrypt to.
+
+See docs/behaviour.md, Targets.
 """
 
 from __future__ import annotations

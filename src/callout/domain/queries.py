@@ -1,4 +1,4 @@
-"""List queries shared by every list RPC: pagination, text filters and sort columns (SPEC §2 Lists)."""
+"""List queries shared by every list RPC: pagination, text filters and sort columns (docs/behaviour.md, Targets)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""The retry policy of durable deliveries: which outcomes retry, and when (SPEC §8).
+"""The retry policy of durable deliveries: which outcomes retry, and when.
 
 Retries happen on network errors, timeouts, 408, 425, 429 and 5xx; any other 4xx fails at once.
 Back-off is exponential with full jitter (a random delay between 0 and the exponential bound), never
 sooner than a ``Retry-After`` the target sent, and gives up after a number of attempts or an age.
+
+See docs/behaviour.md, Events and async delivery.
 """
 
 from __future__ import annotations

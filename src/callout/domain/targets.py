@@ -1,4 +1,4 @@
-"""Targets: the user's HTTP endpoints, their types, and the rules a target must satisfy (SPEC §2)."""
+"""Targets: the user's HTTP endpoints, their types, and the rules a target must satisfy (docs/behaviour.md, Targets)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def validate_timeout(timeout: timedelta | None) -> None:
 
 
 def validate_endpoint(endpoint: str, max_length: int = 2048) -> None:
-    """An endpoint is an absolute http(s) URL with a host, at most max_length characters."""
+    """An endpoint is an absolute http(s) URL with a host and no userinfo, at most max_length characters."""
     if not endpoint or len(endpoint) > max_length:
         raise InvalidArgument("Errors.Target.InvalidURL", f"endpoint must be 1 to {max_length} characters")
     # urlsplit silently drops tabs and line breaks; a URL with any control or space character is invalid.
@@ -114,6 +114,12 @@ def validate_endpoint(endpoint: str, max_length: int = 2048) -> None:
         raise InvalidArgument("Errors.Target.InvalidURL", "endpoint is not a valid URL") from error
     if parts.scheme not in {"http", "https"} or not host:
         raise InvalidArgument("Errors.Target.InvalidURL", "endpoint must be an absolute http(s) URL")
+    # Get and List show the endpoint to every reader, and events carry it to targets: no place for a
+    # password. The ZITADEL-Signature header is how a target knows the call is genuine.
+    if "@" in parts.netloc:
+        raise InvalidArgument(
+            "Errors.Target.InvalidURL", "endpoint must not contain a user name or password (user:password@host)"
+        )
 
 
 def validate_spec(spec: TargetSpec, max_endpoint_length: int = 2048) -> None:

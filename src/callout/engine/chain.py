@@ -1,4 +1,4 @@
-"""Running a chain of targets: in order, each seeing earlier rest_call changes (SPEC §4).
+"""Running a chain of targets: in order, each seeing earlier rest_call changes (docs/behaviour.md, Calling targets).
 
 An ``Exchange`` knows what one kind of call sends (request, response, function, event) and what a
 ``rest_call`` answer does to it. The runner signs and sends, interprets answers, and applies
@@ -6,13 +6,14 @@ An ``Exchange`` knows what one kind of call sends (request, response, function, 
 logged and leaves the exchange unchanged. An empty answer is no answer: it changes nothing.
 ``rest_async`` targets are sent in the background and never fail the chain.
 
-Bodies follow the target's payload type (SPEC §4): JSON as is; JWT signed with the instance's web key
-passed to :meth:`ChainRunner.run`; JWE that JWT encrypted to the target's active public key. Without a
-web key a JWT/JWE target fails with FailedPrecondition ``Errors.Execution.MissingSigningKey``, without
-a public key valid at call time a JWE target with FailedPrecondition
-``Errors.Execution.MissingEncryptionKey`` (ZITADEL says Internal; a target's state never makes callout
-answer 500, docs/target-answers.md). Both are failures of that target: they stop the chain only if it
-interrupts on error. The ``ZITADEL-Signature`` HMAC covers the final body.
+Bodies follow the target's payload type (docs/behaviour.md, Payload types): JSON as is; JWT signed
+with the instance's web key passed to :meth:`ChainRunner.run`; JWE that JWT encrypted to the
+target's active public key. Without a web key a JWT/JWE target fails with FailedPrecondition
+``Errors.Execution.MissingSigningKey``, without a public key valid at call time a JWE target with
+FailedPrecondition ``Errors.Execution.MissingEncryptionKey`` (ZITADEL says Internal; a target's
+state never makes callout answer 500, docs/target-answers.md). Both are failures of that target:
+they stop the chain only if it interrupts on error. The ``ZITADEL-Signature`` HMAC covers the final
+body.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JWT and JWE bodies for targets with those payload types (SPEC §4 Payload types, reference §3.5).
+"""JWT and JWE bodies for targets with those payload types (docs/behaviour.md, Payload types).
 
 * JWT: a JWS compact serialization whose payload is exactly the JSON bytes (no claims added), signed
   with the instance's active web key; protected header ``{"alg", "typ": "JWT", "kid"}``.

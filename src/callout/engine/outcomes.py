@@ -1,4 +1,4 @@
-"""What a target's answer means: success with a body, a forwarded error, or a failure (SPEC §4).
+"""What a target's answer means: success with a body, a forwarded error, or a failure.
 
 An answer callout cannot read safely is a failure of that target like any other (docs/target-answers.md):
 JSON nesting deeper than ``MAX_JSON_DEPTH`` is refused before parsing, since Python's parsers and
@@ -6,6 +6,8 @@ callout's encoders recurse once per level; a body over the sender's size limit, 
 a trickle past the target's timeout arrive here as ``DeliveryError``. Non-JSON bodies (including
 invalid UTF-8 under a JSON content type) are answers without a value: fine for a webhook, a failure
 where a ``rest_call`` must answer a JSON object.
+
+See docs/behaviour.md, Calling targets.
 """
 
 from __future__ import annotations

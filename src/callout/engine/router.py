@@ -1,8 +1,10 @@
-"""The router: for a lookup id, the single best-matching execution's targets (SPEC §3 Resolution).
+"""The router: for a lookup id, the single best-matching execution's targets.
 
 Exact match first, then the longest stored id that is a prefix at a boundary (``/`` for services and
 ``all``, ``.`` for event groups stored as ``group.*``). Unlike ZITADEL's plain string prefix, the
 service id ``request/a.B`` therefore never matches a method of a service ``a.BC``.
+
+See docs/behaviour.md, Executions and conditions.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class EncryptionKey:
     expires_at: datetime | None = None
 
     def valid_at(self, moment: datetime) -> bool:
-        """An expired key is ignored at call time (SPEC §2)."""
+        """An expired key is ignored at call time (docs/behaviour.md, Targets)."""
         return self.expires_at is None or self.expires_at > moment
 
 

@@ -1,1 +1,1 @@
-"""Integrations for host applications: run callout's executions around your own API (SPEC §6)."""
+"""Integrations for host applications: run callout's executions around your own API (docs/behaviour.md, API surface)."""

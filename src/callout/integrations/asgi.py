@@ -12,10 +12,11 @@ through untouched. The request body is buffered (multipart uploads excepted), up
 runs; docs/limits.md). If it is a JSON object, whatever its declared content type (a handler may
 parse it as JSON anyway), or empty (``{}``), it goes through the request execution and the handler
 sees the possibly replaced body. A 2xx JSON object response goes through the response execution.
-Other bodies (and a response too large or too deep for callout) pass through unchanged, without
-executions. A target's error (forwarded or failing) becomes an HTTP error with its status and
-``{"code", "message"}``; when callout itself refuses or cannot be reached, the client gets a 5xx (502
-for callout's 4xx, e.g. a bad host token, which is no fault of the client's) and the log says why.
+Other bodies (and a response too large or too deep for callout, or holding NaN or an infinity) pass
+through unchanged, without executions; a request body holding those numbers is refused with 400. A
+target's error (forwarded or failing) becomes an HTTP error with its status and ``{"code",
+"message"}``; when callout itself refuses or cannot be reached, the client gets a 5xx (502 for
+callout's 4xx, e.g. a bad host token, which is no fault of the client's) and the log says why.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import structlog
 
 from callout.delivery.dispatch_client import DispatchError
+from callout.domain.json_numbers import NonFiniteNumber
 from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 from callout.integrations.bodies import (
     JsonTooDeep,
@@ -292,9 +294,10 @@ class _Call:
         await self.send({"type": "http.response.body", "body": body, "more_body": False})
 
     def response_json(self, body: bytes) -> dict[str, Any] | None:
-        """The app's response as a JSON object; one too large or too deep for callout is None (passes through).
+        """The app's response as a JSON object; one callout cannot carry is None (passes through).
 
-        The host app's own answer is delivered as it is rather than failed (docs/limits.md).
+        Too large, too deep, or holding NaN or an infinity (Python's json module writes them): the
+        host app's own answer is delivered as it is rather than failed (docs/limits.md).
         """
         if len(body) > self.middleware.max_body_bytes:
             log.warning("callout.response_too_large", method=self.method, skipped="response execution")
@@ -303,7 +306,9 @@ class _Call:
             return parse_json_object(body)
         except JsonTooDeep:
             log.warning("callout.response_too_deep", method=self.method, skipped="response execution")
-            return None
+        except NonFiniteNumber:
+            log.warning("callout.response_not_finite", method=self.method, skipped="response execution")
+        return None
 
 
 def _identity_args(identity: Identity) -> dict[str, str | None]:

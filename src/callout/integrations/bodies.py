@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from callout.domain.json_depth import MAX_JSON_DEPTH, exceeds_json_depth
+from callout.domain.json_numbers import NonFiniteNumber, finite_float, refuse_constant
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,19 +63,27 @@ async def read_body(receive: Receive, scope: Scope, limit: int) -> tuple[bytes, 
 
 
 def request_json(body: bytes) -> dict[str, Any] | None:
-    """The request body as a JSON object (empty: ``{}``), None for anything else; too deep is a RefusedBody."""
+    """The request body as a JSON object (empty: ``{}``), None for anything else.
+
+    Too deep, or holding NaN, an infinity or a float overflowing to one, is a RefusedBody (400): the
+    app's own JSON parser may well read such a body, so letting it through would skip the request
+    execution; callout refuses those numbers like Go does (docs/limits.md).
+    """
     try:
         return parse_json_object(body)
     except JsonTooDeep:
         detail = f"the body nests JSON arrays and objects more than {DISPATCHED_JSON_DEPTH} levels deep"
         raise RefusedBody(400, "invalid_argument", detail) from None
+    except NonFiniteNumber as error:
+        raise RefusedBody(400, "invalid_argument", f"the body is not valid JSON: {error}") from None
 
 
 def parse_json_object(body: bytes) -> dict[str, Any] | None:
     """The body as a JSON object (empty: ``{}``), or None when it is something else.
 
     JSON (a text starting with ``{`` or ``[``) nesting deeper than ``DISPATCHED_JSON_DEPTH`` raises
-    JsonTooDeep instead of being parsed.
+    JsonTooDeep instead of being parsed; one holding NaN, an infinity or a number beyond the float
+    range raises NonFiniteNumber (callout, like Go, cannot carry those).
     """
     if not body.strip():
         return {}
@@ -88,7 +97,9 @@ def parse_json_object(body: bytes) -> dict[str, Any] | None:
     if exceeds_json_depth(text, DISPATCHED_JSON_DEPTH):
         raise JsonTooDeep
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=refuse_constant, parse_float=finite_float)
+    except NonFiniteNumber:
+        raise
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

@@ -1,4 +1,7 @@
-"""Delivery log use cases: list, inspect with attempts, redeliver one or all failed (SPEC §8)."""
+"""Delivery log use cases: list, inspect with attempts, redeliver one or all failed.
+
+See docs/behaviour.md, Events and async delivery.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""Writing events, and enqueueing their deliveries in the same transaction (SPEC §8).
+"""Writing events, and enqueueing their deliveries in the same transaction.
 
 Each event is matched against the instance's event executions (exact > longest group > all); one
-delivery per target of the best match is enqueued with the SPEC §4 event payload, serialised once.
-If the transaction rolls back, neither the event nor its deliveries exist.
+delivery per target of the best match is enqueued with the event payload (docs/behaviour.md,
+Payload shapes), serialised once. If the transaction rolls back, neither the event nor its
+deliveries exist.
+
+See docs/behaviour.md, Events and async delivery.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ async def record_change(
 
 
 def event_body(event: Event) -> bytes:
-    """The event payload targets receive (SPEC §4)."""
+    """The event payload targets receive (docs/behaviour.md, Payload shapes)."""
     return payloads.event_payload(
         event.aggregate_id,
         event.aggregate_type,

@@ -1,4 +1,7 @@
-"""Execution use cases: SetExecution, ListExecutions, the catalog lists and host registrations (SPEC §3, §6)."""
+"""Execution use cases: SetExecution, ListExecutions, the catalog lists and host registrations.
+
+See docs/behaviour.md, Executions and conditions.
+"""
 
 from __future__ import annotations
 

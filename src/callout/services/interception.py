@@ -1,8 +1,10 @@
-"""Running executions around calls: request, response and function executions (SPEC §4, §5).
+"""Running executions around calls: request, response and function executions.
 
 Used for callout's own RPCs and, through the Dispatch service, for host applications' methods and
 functions. Calls with a SYSTEM token skip executions so that a broken target can never lock the
 operator out (ZITADEL issue #8205).
+
+See docs/behaviour.md, Calling targets; Where executions run.
 """
 
 from __future__ import annotations
@@ -221,7 +223,10 @@ async def run_function(
 
 
 def _enqueuer(context: ServiceContext, principal: Principal, execution_id: str) -> EnqueueAsync:
-    """Queue rest_async calls durably instead of firing and forgetting them (SPEC §8, §9)."""
+    """Queue rest_async calls durably instead of firing and forgetting them.
+
+    See docs/behaviour.md, Events and async delivery, and docs/differences.md.
+    """
 
     async def enqueue(routed: RoutedTarget, body: bytes) -> None:
         delivery = NewDelivery(new_id(), principal.instance_id, routed.target.id, execution_id, body)

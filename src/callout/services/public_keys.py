@@ -1,4 +1,4 @@
-"""Target public key use cases: add, activate, deactivate, remove, list (SPEC §1 errors, §2).
+"""Target public key use cases: add, activate, deactivate, remove, list (docs/behaviour.md, Targets and Errors).
 
 Note the error kinds ZITADEL uses here: an unknown target or key is FailedPrecondition (not
 NotFound), removing an unknown key succeeds, and activating an already active key (or deactivating

@@ -1,7 +1,9 @@
-"""PushEvents: host applications write events of their declared types; deliveries follow (SPEC §6, §8).
+"""PushEvents: host applications write events of their declared types; deliveries follow.
 
 All or nothing: every event is validated before any is written, and all are written in one
 transaction. A repeat with the same idempotency key returns the event stored the first time.
+
+See docs/behaviour.md, Events and async delivery.
 """
 
 from __future__ import annotations

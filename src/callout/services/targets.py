@@ -1,4 +1,7 @@
-"""Target use cases: create, update (with key rotation), delete, get and list (SPEC §2, §9)."""
+"""Target use cases: create, update (with key rotation), delete, get and list.
+
+See docs/behaviour.md, Targets; docs/differences.md.
+"""
 
 from __future__ import annotations
 
@@ -161,7 +164,7 @@ async def _rotate_key(
     grace: timedelta | None,
     now: datetime,
 ) -> str | None:
-    # SPEC §9: unlike ZITADEL, a positive grace keeps the old key valid (and signing) that long.
+    # docs/differences.md: unlike ZITADEL, a positive grace keeps the old key valid (and signing) that long.
     if grace is None:
         return None
     await store.expire_signing_keys(conn, target.id, now + grace)

@@ -1,8 +1,10 @@
-"""Instance web keys: the key pairs JWT payloads are signed with, and the public JWKS (SPEC §4).
+"""Instance web keys: the key pairs JWT payloads are signed with, and the public JWKS.
 
 Each instance has one active key (RSA-2048/RS256 by default, or ES256), its private JWK encrypted at
 rest. A rotation makes a new key active and keeps the previous public keys in the JWKS for a
 retention period, so receivers that cached the JWKS keep verifying.
+
+See docs/behaviour.md, Payload types.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ def _name_filter(part: Fields) -> TextFilter:
 
 
 def encode_target(target: Target, version: ApiVersion) -> dict[str, Any]:
-    """Write a Target message; the signing key is never part of it (SPEC §9)."""
+    """Write a Target message; the signing key is never part of it (docs/differences.md)."""
     kind: dict[str, Any] = {"interruptOnError": True} if target.interrupt_on_error else {}
     body: dict[str, Any] = {
         "id": target.id,
