@@ -94,7 +94,9 @@ class DeliveryWorker:
         self._flow: InFlight[Delivery, AttemptResult] = InFlight()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set, then finish the sends under way; outages make it back off, not die.
+        """Deliver until ``stop`` is set, then finish the sends under way (or give back those ``interrupt`` cut).
+
+        Database outages make it back off, not die.
 
         Up to ``batch_size`` sends are in flight or finished but not yet recorded; finished ones are
         recorded together as they come in, and more deliveries are claimed whenever fewer than half
