@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_URL
-from tests.e2e.conftest import Server, StartServer, callout_command, child_environment
+from tests.e2e.conftest import Server, StartServer, callout_command, child_environment, run_callout_in_process
 from tests.e2e.test_delivery_reliability import ACTION, FAST_RETRIES, CountingReceiver, bind_webhook, push
 
 pytestmark = pytest.mark.e2e
@@ -246,3 +246,13 @@ def _call_in_thread(server: Server, method: str) -> _Call:
 
 def _field(line: str, name: str) -> str:
     return next((part for part in line.split() if part.startswith(f"{name}=")), f"{name} missing")
+
+
+class TestShutdownGraceOption:
+    """``--shutdown-grace`` on ``serve`` and ``worker``."""
+
+    @pytest.mark.parametrize("command", ["serve", "worker"])
+    def test_a_value_that_is_not_a_duration_is_a_one_line_usage_error(self, command: str, tmp_path: Path) -> None:
+        """``--shutdown-grace soon`` exits 2 naming the setting and the accepted forms, before starting anything."""
+        result = run_callout_in_process(command, "--data-dir", str(tmp_path), "--shutdown-grace", "soon", check=False)
+        assert (result.returncode, "shutdown_grace" in result.stderr, "10s" in result.stderr) == (2, True, True)
