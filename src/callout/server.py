@@ -9,6 +9,7 @@ from typing import IO, Any
 import structlog
 
 from callout.api.app import create_app, with_api_catalog
+from callout.api.cutoff import ShutdownCutoff
 from callout.api.metrics import ApiMetrics, metrics_app
 from callout.domain.durations import format_duration
 from callout.listeners import ConnectionLimits, metrics_listener, uvicorn_config
@@ -40,15 +41,16 @@ async def run_server(settings: Settings) -> None:
         served = await build_app(settings)
         limits = ConnectionLimits.from_settings(settings)
         grace = settings.shutdown_grace.total_seconds()
+        cutoff = ShutdownCutoff(served.app)
         config = uvicorn_config(
-            served.app,
+            cutoff,
             settings.host,
             settings.port,
             limits,
             settings.forwarded_allow_ips,
             timeout_graceful_shutdown=grace,
         )
-        server = GracefulServer(config, served.workers)
+        server = GracefulServer(config, served.workers, cutoff)
         signals = StopSignals(server.stop_gracefully, server.stop_now)
         with handling_stop_signals(signals):
             await _serve(settings, served, server)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 import uvicorn
 
+from callout.api.cutoff import ShutdownCutoff
 from callout.services.workers import DrainReport, WorkerPool
 
 log = structlog.get_logger("callout")
@@ -63,15 +64,16 @@ class GracefulServer(uvicorn.Server):
     """uvicorn for ``serve``: the pool stops claiming at the first signal, and a forced stop still drains it.
 
     uvicorn's graceful shutdown closes the listener, lets requests under way finish within
-    ``timeout_graceful_shutdown`` (the grace period) and cancels the rest; its lifespan shutdown then
-    drains the pool. On a forced exit uvicorn skips the lifespan shutdown, so this server runs it.
+    ``timeout_graceful_shutdown`` (the grace period) and cancels the rest (``cutoff`` answers them
+    503); its lifespan shutdown then drains the pool. On a forced exit uvicorn skips the lifespan
+    shutdown, so this server runs it.
     """
 
-    def __init__(self, config: uvicorn.Config, pool: WorkerPool) -> None:
+    def __init__(self, config: uvicorn.Config, pool: WorkerPool, cutoff: ShutdownCutoff) -> None:
         super().__init__(config)
         self.pool = pool
+        self.cutoff = cutoff
         self.api_in_flight = 0
-        self.api_cancelled = 0
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -81,6 +83,7 @@ class GracefulServer(uvicorn.Server):
     def stop_gracefully(self) -> None:
         """First signal: stop accepting and claiming; what is under way gets the grace period."""
         self.api_in_flight = len(self.server_state.tasks)
+        self.cutoff.shutting_down = True  # requests cancelled from now on are answered 503
         self.pool.request_stop()
         self.should_exit = True
 
@@ -92,10 +95,8 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's shutdown; then cancel what a forced exit left running and drain the pool."""
         await super().shutdown(sockets)
-        running = [task for task in self.server_state.tasks if not task.done()]
-        self.api_cancelled = len(running)
         if self.force_exit:
-            for task in running:
+            for task in self.server_state.tasks:
                 task.cancel()
         if self.pool.report is None:  # a forced exit skipped the lifespan shutdown, which drains the pool
             await self.lifespan.shutdown()
@@ -106,7 +107,7 @@ def log_shutdown(signals: StopSignals, report: DrainReport | None, server: Grace
     if not signals.received:
         return
     report = report or DrainReport()
-    api = {} if server is None else {"api_in_flight": server.api_in_flight, "api_cancelled": server.api_cancelled}
+    api = {} if server is None else {"api_in_flight": server.api_in_flight, "api_cancelled": server.cutoff.cancelled}
     log.info(
         "shutdown",
         signals=",".join(signals.received),

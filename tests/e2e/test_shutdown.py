@@ -163,6 +163,20 @@ class TestServeShutdownDuringApiCall:
         assert target_id in [target["id"] for target in response.json()["targets"]]
         assert _field(shutdown_line(server.log_text()), "api_in_flight") == "api_in_flight=1"
 
+    def test_call_still_running_when_the_grace_ends_is_cancelled_and_counted(
+        self, start_server: StartServer, slow_receiver: Callable[[float], CountingReceiver]
+    ) -> None:
+        """A call whose request target outlasts a 200 ms grace is answered 503 unavailable and counted; exit 0."""
+        server = start_server("sqlite", extra_args=("--dev", "--shutdown-grace", "200ms"))
+        receiver = slow_receiver(3.0)
+        _slow_request_target(server, receiver, "ListTargets")
+        call = _call_in_thread(server, "ListTargets")
+        receiver.wait_for(lambda stats: stats["received"] >= 1, timeout=10, poll=0.01)
+        assert terminate(server.process, EXIT_MARGIN_SECONDS) == 0, server.log_text()[-3000:]
+        response = call.result()
+        assert (response.status_code, response.json()["code"]) == (503, "unavailable"), response.text
+        assert _field(shutdown_line(server.log_text()), "api_cancelled") == "api_cancelled=1"
+
 
 class TestWorkerShutdown:
     """SIGTERM to ``callout worker`` (PostgreSQL, with a serve process that only takes the pushes)."""
