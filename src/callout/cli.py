@@ -58,6 +58,16 @@ def metrics_option(command: _F) -> _F:
     )(command)
 
 
+def shutdown_grace_option(command: _F) -> _F:
+    """How long a long-running process lets work under way finish after SIGTERM or SIGINT."""
+    return click.option(
+        "--shutdown-grace",
+        metavar="DURATION",
+        help="After SIGTERM/SIGINT, how long API calls and deliveries under way may finish (e.g. 10s, 500ms); "
+        "default 10s (env CALLOUT_SHUTDOWN_GRACE). See docs/shutdown.md.",
+    )(command)
+
+
 def _settings(**given: Any) -> Settings:
     # Only options actually given override the environment, the config file and the defaults.
     try:
@@ -139,6 +149,7 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="Connections served at once, more are answered 503; default 1000 (env CALLOUT_MAX_CONNECTIONS).",
 )
+@shutdown_grace_option
 def serve(**options: Any) -> None:
     """Serve the API; the first start creates the default instance and its admin token file."""
     settings = _settings(**options)
@@ -158,6 +169,7 @@ def serve(**options: Any) -> None:
 @click.option(
     "--workers", "count", type=click.IntRange(1, 64), default=2, show_default=True, help="Concurrent worker loops."
 )
+@shutdown_grace_option
 def worker(count: int, **options: Any) -> None:
     """Deliver queued events and async calls, without serving the API (PostgreSQL: run as many as you like)."""
     settings = _settings(**options)

@@ -26,6 +26,7 @@ from callout.settings import Settings
 
 log = structlog.get_logger("callout.listeners")
 METRICS_MAX_CONNECTIONS = 64
+METRICS_SHUTDOWN_SECONDS = 1  # a scrape under way at shutdown gets this long (docs/shutdown.md)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,9 @@ async def metrics_listener(settings: Settings, app: Any) -> AsyncIterator[None]:
     listener = bind_listener(*address, what="metrics")
     limits = ConnectionLimits.from_settings(settings)
     limits = replace(limits, max_connections=min(limits.max_connections, METRICS_MAX_CONNECTIONS))
-    server = _CompanionServer(uvicorn_config(app, *address, limits=limits, lifespan="off"))
+    server = _CompanionServer(
+        uvicorn_config(app, *address, limits=limits, lifespan="off", timeout_graceful_shutdown=METRICS_SHUTDOWN_SECONDS)
+    )
     task = asyncio.create_task(server.serve(sockets=[listener]))
     log.info("metrics.listening", url=f"http://{_url_host(address[0])}:{listener.getsockname()[1]}/metrics")
     try:

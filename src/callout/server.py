@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
 import structlog
-import uvicorn
 
 from callout.api.app import create_app, with_api_catalog
+from callout.api.cutoff import ShutdownCutoff
 from callout.api.metrics import ApiMetrics, metrics_app
+from callout.domain.durations import format_duration
 from callout.listeners import ConnectionLimits, metrics_listener, uvicorn_config
 from callout.services.context import ServiceContext
 from callout.services.instances import bootstrap
 from callout.services.runtime import open_context
 from callout.services.workers import WorkerPool, lock_sqlite_data_dir
 from callout.settings import Settings
+from callout.shutdown import GracefulServer, StopSignals, handling_stop_signals, log_shutdown
 from callout.storage.database import redact_url
 
 log = structlog.get_logger("callout")
@@ -32,26 +32,44 @@ def _process_lock(settings: Settings) -> AbstractContextManager[IO[str] | None]:
 
 
 async def run_server(settings: Settings) -> None:
-    """Serve the API (and, unless ``workers`` is 0, deliver) until interrupted; metrics on their own listener.
+    """Serve the API (and, unless ``workers`` is 0, deliver) until SIGINT or SIGTERM; metrics on their own listener.
 
-    The app's lifespan stops the workers and closes the services: uvicorn re-raises SIGTERM after
-    its graceful shutdown, so code after ``serve()`` would never run.
+    A signal drains the API and the workers within the grace period (docs/shutdown.md); the app's
+    lifespan stops the workers and closes the services, and the function returns (exit status 0).
     """
     with _process_lock(settings):
         served = await build_app(settings)
         limits = ConnectionLimits.from_settings(settings)
-        config = uvicorn_config(served.app, settings.host, settings.port, limits, settings.forwarded_allow_ips)
-        async with metrics_listener(settings, metrics_app(served.metrics.registry)):
-            log.info(
-                "serving",
-                url=f"http://{settings.host}:{settings.port}",
-                external_url=settings.external_url,
-                database=redact_url(settings.resolved_database_url),
-                mode="dev" if settings.dev else "production",
-                workers=settings.workers,
-            )
-            await uvicorn.Server(config).serve()
+        grace = settings.shutdown_grace.total_seconds()
+        cutoff = ShutdownCutoff(served.app)
+        config = uvicorn_config(
+            cutoff,
+            settings.host,
+            settings.port,
+            limits,
+            settings.forwarded_allow_ips,
+            timeout_graceful_shutdown=grace,
+        )
+        server = GracefulServer(config, served.workers, cutoff)
+        signals = StopSignals(server.stop_gracefully, server.stop_now)
+        with handling_stop_signals(signals):
+            await _serve(settings, served, server)
+        log_shutdown(signals, served.workers.report, server)
         log.info("stopped")
+
+
+async def _serve(settings: Settings, served: ServedApp, server: GracefulServer) -> None:
+    async with metrics_listener(settings, metrics_app(served.metrics.registry)):
+        log.info(
+            "serving",
+            url=f"http://{settings.host}:{settings.port}",
+            external_url=settings.external_url,
+            database=redact_url(settings.resolved_database_url),
+            mode="dev" if settings.dev else "production",
+            workers=settings.workers,
+            shutdown_grace=format_duration(settings.shutdown_grace),
+        )
+        await server.serve()
 
 
 @dataclass(frozen=True)
@@ -70,7 +88,7 @@ async def build_app(settings: Settings) -> ServedApp:
     token_file = await bootstrap(context, settings.data_dir)
     if token_file is not None:
         log.info("bootstrap.admin_token_written", path=str(token_file.resolve()))
-    pool = WorkerPool(context, settings.workers, settings.worker_settings())
+    pool = WorkerPool(context, settings.workers, settings.worker_settings(), settings.shutdown_grace.total_seconds())
     app = create_app(
         context,
         max_body_bytes=settings.max_body_bytes,
@@ -82,20 +100,29 @@ async def build_app(settings: Settings) -> ServedApp:
 
 
 async def run_workers(settings: Settings, count: int) -> None:
-    """Deliver with ``count`` workers and no API until SIGINT or SIGTERM; metrics on their own listener."""
+    """Deliver with ``count`` workers and no API until SIGINT or SIGTERM, then drain (docs/shutdown.md).
+
+    Metrics are served on their own listener.
+    """
     with _process_lock(settings):
         context = await open_context(settings)
-        pool = WorkerPool(context, count, settings.worker_settings())
+        grace = settings.shutdown_grace
+        pool = WorkerPool(context, count, settings.worker_settings(), grace.total_seconds())
         metrics = ApiMetrics()
         metrics.watch(context, pool)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, pool.request_stop)
-        log.info("worker.starting", database=redact_url(settings.resolved_database_url), workers=count)
+        signals = StopSignals(pool.request_stop, pool.interrupt)
+        log.info(
+            "worker.starting",
+            database=redact_url(settings.resolved_database_url),
+            workers=count,
+            shutdown_grace=format_duration(grace),
+        )
         try:
-            async with metrics_listener(settings, metrics_app(metrics.registry)):
-                pool.start()
-                await pool.wait()
+            with handling_stop_signals(signals):
+                async with metrics_listener(settings, metrics_app(metrics.registry)):
+                    pool.start()
+                    await pool.wait()
         finally:
             await context.close()
-            log.info("worker.stopped")
+        log_shutdown(signals, pool.report)
+        log.info("worker.stopped")

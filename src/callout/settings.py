@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     # How long finished deliveries and their events are kept (docs/retention.md).
     retention: Duration = timedelta(days=30)
-    # How long in-flight deliveries may finish after SIGTERM/SIGINT (docs/operations.md).
+    # How long API calls and deliveries under way may finish after SIGTERM/SIGINT (docs/shutdown.md).
     shutdown_grace: Duration = timedelta(seconds=10)
 
     @field_validator("metrics_address")

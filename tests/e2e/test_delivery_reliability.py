@@ -36,8 +36,9 @@ FAST_RETRIES = {
 class CountingReceiver:
     """The receiver process and its counters."""
 
-    def __init__(self, mode: str = "ok", retry_after: str = "2") -> None:
+    def __init__(self, mode: str = "ok", retry_after: str = "2", delay: float = 0.0) -> None:
         command = [sys.executable, str(RECEIVER_SCRIPT), "--mode", mode, "--retry-after", retry_after]
+        command += ["--delay", str(delay)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, env=child_environment())
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())

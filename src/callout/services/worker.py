@@ -6,6 +6,9 @@ mid-flight leaves a lease that expires, making the delivery due again. Receivers
 
 Wake-ups: commits that enqueue set an in-process event; on PostgreSQL other processes' commits arrive
 through LISTEN/NOTIFY; polling every ``poll_interval`` is the fallback for both.
+
+Stopping (docs/shutdown.md): once ``stop`` is set nothing more is claimed and the sends under way
+finish and are recorded; ``interrupt`` cuts them short, and their leases are given back unsent.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ log = structlog.get_logger("callout.worker")
 RESPONSE_HEAD_BYTES = 1024
 SIGNED_PAYLOADS = (PayloadType.JWT, PayloadType.JWE)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+INTERRUPTED = "interrupted: the process shut down during this attempt; not counted, sent again"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class WorkerStats:
     # show every tenant's ids to whoever scrapes (docs/operations.md).
     latency: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))  # + overflow
     latency_sum_us: int = 0
+    released: int = 0  # leases given back unsent at shutdown
 
     def observe(self, seconds: float) -> None:
         """Count one attempt's latency in its bucket."""
@@ -86,19 +91,23 @@ class DeliveryWorker:
         self._settings = settings or WorkerSettings()
         self.stats = WorkerStats()
         self._drained_at: float | None = None  # when a claim last found the queue empty
+        self._flow: InFlight[Delivery, AttemptResult] = InFlight()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set, then finish the sends under way; outages make it back off, not die.
+        """Deliver until ``stop`` is set, then finish the sends under way (or give back those ``interrupt`` cut).
+
+        Database outages make it back off, not die.
 
         Up to ``batch_size`` sends are in flight or finished but not yet recorded; finished ones are
         recorded together as they come in, and more deliveries are claimed whenever fewer than half
         a batch is left, so a slow target delays only its own deliveries.
         """
-        flow: InFlight[AttemptResult] = InFlight()
+        flow = self._flow = InFlight()
         backoff = self._settings.poll_interval
         while not (stop.is_set() and flow.idle):
             try:
                 await self._record_finished(flow)
+                await self._release(flow.take_interrupted(), INTERRUPTED)
                 claimed = await self._refill(flow, stop)
                 backoff = self._settings.poll_interval
             except Unavailable as error:
@@ -111,7 +120,11 @@ class DeliveryWorker:
                 continue
             await self._pause(flow, stop, claimed)
 
-    async def _record_finished(self, flow: InFlight[AttemptResult]) -> None:
+    def interrupt(self) -> None:
+        """Cut the sends under way short; ``run`` gives their leases back (once ``stop`` is set too)."""
+        self._flow.interrupt()
+
+    async def _record_finished(self, flow: InFlight[Delivery, AttemptResult]) -> None:
         results = flow.take()
         if not results:
             return
@@ -121,7 +134,7 @@ class DeliveryWorker:
             flow.give_back(results)  # sent but not recorded: try again once the database is back
             raise
 
-    async def _refill(self, flow: InFlight[AttemptResult], stop: asyncio.Event) -> int | None:
+    async def _refill(self, flow: InFlight[Delivery, AttemptResult], stop: asyncio.Event) -> int | None:
         """Claim more once fewer than half a batch is in flight; the number claimed, or None if not tried."""
         # Finished but unrecorded sends count too: a crash re-sends at most one batch.
         room = self._settings.batch_size - len(flow.tasks) - len(flow.finished)
@@ -129,8 +142,11 @@ class DeliveryWorker:
             return None
         self._context.database.deliveries_enqueued.clear()  # enqueues from now on wake us again
         claimed = await self._claim(room)
+        if stop.is_set():  # asked to stop during the claim: give them back now rather than after the lease
+            await self._release([delivery for delivery, _ in claimed], None)
+            return 0
         for delivery, router in claimed:
-            flow.start(self._attempt(delivery, router))
+            flow.start(self._attempt(delivery, router), delivery)
         self._drained_at = time.monotonic() if len(claimed) < room else None
         return len(claimed)
 
@@ -140,7 +156,7 @@ class DeliveryWorker:
             return True
         return time.monotonic() - self._drained_at >= self._settings.poll_interval
 
-    async def _pause(self, flow: InFlight[AttemptResult], stop: asyncio.Event, claimed: int | None) -> None:
+    async def _pause(self, flow: InFlight[Delivery, AttemptResult], stop: asyncio.Event, claimed: int | None) -> None:
         if flow.tasks:
             await flow.wait_for_change(self._settings.poll_interval)  # a finished send is the next thing to handle
         elif not claimed and not flow.finished:
@@ -170,6 +186,17 @@ class DeliveryWorker:
         # One routing-version read per instance and claim, not per delivery.
         routers = {iid: await self._context.routers.router_for(iid) for iid in {d.instance_id for d in claimed}}
         return [(delivery, routers[delivery.instance_id]) for delivery in claimed]
+
+    async def _release(self, held: list[Delivery], note: str | None) -> None:
+        """Make leased deliveries pending again, due now, without counting an attempt."""
+        if not held:
+            return
+
+        async def release(conn: Connection) -> None:
+            await store.release(conn, held, self._now(), note)
+
+        await self._context.database.write(release)
+        self.stats.released += len(held)
 
     def _now(self) -> datetime:
         return self._context.clock.now()

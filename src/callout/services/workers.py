@@ -1,4 +1,9 @@
-"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener and queue gauges."""
+"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener and queue gauges.
+
+Stopping drains the pool (docs/shutdown.md): nothing more is claimed, the sends under way get a
+grace period to finish and be recorded, and those still running when it ends are cut short and their
+leases given back, so the next process sends them at once instead of after the lease expires.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -31,15 +37,31 @@ class QueueGauges:
     oldest_due_seconds: float = 0.0
 
 
-class WorkerPool:
-    """Runs ``count`` workers until stopped."""
+@dataclass(frozen=True)
+class DrainReport:
+    """What stopping did: attempts recorded after the stop was asked, leases given back, time taken."""
 
-    def __init__(self, context: ServiceContext, count: int, settings: WorkerSettings | None = None) -> None:
+    finished: int = 0
+    released: int = 0
+    seconds: float = 0.0
+
+
+class WorkerPool:
+    """Runs ``count`` workers until stopped; stopping gives sends under way ``grace`` seconds to finish."""
+
+    def __init__(
+        self, context: ServiceContext, count: int, settings: WorkerSettings | None = None, grace: float = 10.0
+    ) -> None:
         self.workers = [DeliveryWorker(context, settings) for _ in range(count)]
         self.gauges = QueueGauges()
+        self.grace = grace
+        self.report: DrainReport | None = None  # set once stopped
         self._context = context
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._cut_timer: asyncio.TimerHandle | None = None
+        self._stopping_since = 0.0
+        self._counts_at_stop = (0, 0)
 
     def start(self) -> None:
         """Start the workers, the listener and the gauge refresher in the running loop."""
@@ -50,20 +72,49 @@ class WorkerPool:
         self._tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         log.info("workers.started", count=len(self.workers))
 
-    async def stop(self) -> None:
-        """Stop after the batches in flight are recorded."""
-        self._stop.set()
+    async def drain(self, grace: float | None = None) -> DrainReport:
+        """Stop claiming, give the sends under way ``grace`` seconds (default the pool's), give back the rest."""
+        self.request_stop(grace)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._cut_timer is not None:
+            self._cut_timer.cancel()
+        (recorded, released), (recorded_before, released_before) = self._counts(), self._counts_at_stop
+        seconds = time.monotonic() - self._stopping_since
+        self.report = DrainReport(recorded - recorded_before, released - released_before, seconds)
+        return self.report
 
-    async def wait(self) -> None:
-        """Run until ``stop`` is called (for ``callout worker``)."""
+    async def stop(self) -> DrainReport:
+        """Drain with the pool's grace period, counted from the first stop request."""
+        return await self.drain()
+
+    async def wait(self) -> DrainReport:
+        """Run until a stop is requested, then drain (for ``callout worker``)."""
         await self._stop.wait()
-        await self.stop()
+        return await self.drain()
 
-    def request_stop(self) -> None:
-        """Ask the pool to stop (safe from a signal handler)."""
+    def request_stop(self, grace: float | None = None) -> None:
+        """Stop claiming now and cut the sends under way ``grace`` seconds later; only the first request counts.
+
+        Call it from the event loop (``loop.add_signal_handler`` handlers run there).
+        """
+        if self._stop.is_set():
+            return
         self._stop.set()
+        self._stopping_since = time.monotonic()
+        self._counts_at_stop = self._counts()
+        seconds = self.grace if grace is None else grace
+        self._cut_timer = asyncio.get_running_loop().call_later(seconds, self.interrupt)
+
+    def interrupt(self) -> None:
+        """Cut the sends under way short now (grace over, or a second signal); their leases are given back."""
+        self.request_stop()
+        for worker in self.workers:
+            worker.interrupt()
+
+    def _counts(self) -> tuple[int, int]:
+        stats = self.stats
+        return sum(sum(s.outcomes.values()) for s in stats), sum(s.released for s in stats)
 
     @property
     def context(self) -> ServiceContext:

@@ -122,6 +122,35 @@ async def _claim(
     return [_delivery(row) for row in await conn.execute(claim)]
 
 
+async def release(conn: AsyncConnection, held: list[Delivery], now: datetime, note: str | None) -> None:
+    """Give leased deliveries back unsent: pending and due now, with no attempt counted.
+
+    A lease that is no longer the one claimed (it expired and another worker holds it) is left alone.
+    ``note`` (if given) becomes the delivery's ``last_error``, so an interrupted attempt stays visible.
+    """
+    if not held:
+        return
+    moment = to_micros(now)
+    rows = [{"r_id": d.id, "r_lease": to_micros(d.lease_until) if d.lease_until else 0} for d in held]
+    await conn.execute(_RELEASE.values(next_attempt_at=moment, updated_at=moment, last_error=_note(note)), rows)
+    await _wake_workers(conn)
+
+
+def _note(note: str | None) -> sa.ColumnElement[Any]:
+    return deliveries.c.last_error if note is None else sa.literal(note)
+
+
+_RELEASE = (
+    deliveries.update()
+    .where(
+        deliveries.c.id == sa.bindparam("r_id"),
+        deliveries.c.state == DeliveryState.IN_FLIGHT.value,
+        deliveries.c.lease_until == sa.bindparam("r_lease"),
+    )
+    .values(state=DeliveryState.PENDING.value, lease_until=None)
+)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One attempt to record and where it leaves its delivery."""
