@@ -267,7 +267,7 @@ class TestShutdownGraceOption:
     """``--shutdown-grace`` on ``serve`` and ``worker``."""
 
     @pytest.mark.parametrize("command", ["serve", "worker"])
-    def test_a_value_that_is_not_a_duration_is_a_one_line_usage_error(self, command: str, tmp_path: Path) -> None:
-        """``--shutdown-grace soon`` exits 2 naming the setting and the accepted forms, before starting anything."""
+    def test_a_value_that_is_not_a_duration_is_a_one_line_error(self, command: str, tmp_path: Path) -> None:
+        """``--shutdown-grace soon`` exits 1 naming the setting and the accepted forms, before starting anything."""
         result = run_callout_in_process(command, "--data-dir", str(tmp_path), "--shutdown-grace", "soon", check=False)
-        assert (result.returncode, "shutdown_grace" in result.stderr, "10s" in result.stderr) == (2, True, True)
+        assert (result.returncode, "shutdown_grace" in result.stderr, "10s" in result.stderr) == (1, True, True)
