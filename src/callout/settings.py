@@ -129,6 +129,7 @@ class Settings(BaseSettings):
             batch_size=self.delivery_batch_size,
             lease=timedelta(seconds=self.delivery_lease_seconds),
             poll_interval=self.delivery_poll_seconds,
+            retention=self.retention,
         )
 
 

@@ -1,4 +1,4 @@
-"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener and queue gauges."""
+"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener, queue gauges and pruner."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import structlog
 from callout.errors import FailedPrecondition, Unavailable
 from callout.services.context import ServiceContext
 from callout.services.datadir import secure_directory
+from callout.services.retention import Pruner, retention_enabled
 from callout.services.worker import DeliveryWorker, WorkerSettings, WorkerStats
 from callout.storage import deliveries as store
 from callout.storage.notify import listen_for_deliveries
@@ -36,6 +37,10 @@ class WorkerPool:
 
     def __init__(self, context: ServiceContext, count: int, settings: WorkerSettings | None = None) -> None:
         self.workers = [DeliveryWorker(context, settings) for _ in range(count)]
+        settings = settings or WorkerSettings()
+        # Every process that delivers also prunes (docs/retention.md).
+        self.pruner = Pruner(context, settings.retention, settings.prune_interval)
+        self._prunes = retention_enabled(settings.retention)
         self.gauges = QueueGauges()
         self._context = context
         self._stop = asyncio.Event()
@@ -47,6 +52,8 @@ class WorkerPool:
             return
         coroutines = [worker.run(self._stop) for worker in self.workers]
         coroutines += [listen_for_deliveries(self._context.database, self._stop), self._refresh_gauges()]
+        if self._prunes:
+            coroutines.append(self.pruner.run(self._stop))
         self._tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         log.info("workers.started", count=len(self.workers))
 
