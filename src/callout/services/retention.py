@@ -103,6 +103,11 @@ class Pruner:
         self._retention = retention
         self._interval = interval
 
+    @property
+    def retention(self) -> timedelta:
+        """The period after which finished deliveries go."""
+        return self._retention
+
     async def run(self, stop: asyncio.Event) -> None:
         """Prune now, then every interval (with jitter, so replicas spread out); outages are logged, not fatal."""
         while not stop.is_set():

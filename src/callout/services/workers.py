@@ -40,7 +40,7 @@ class WorkerPool:
         settings = settings or WorkerSettings()
         # Every process that delivers also prunes (docs/retention.md).
         self.pruner = Pruner(context, settings.retention, settings.prune_interval)
-        self._prunes = retention_enabled(settings.retention)
+        self.prunes = retention_enabled(settings.retention)
         self.gauges = QueueGauges()
         self._context = context
         self._stop = asyncio.Event()
@@ -52,7 +52,7 @@ class WorkerPool:
             return
         coroutines = [worker.run(self._stop) for worker in self.workers]
         coroutines += [listen_for_deliveries(self._context.database, self._stop), self._refresh_gauges()]
-        if self._prunes:
+        if self.prunes:
             coroutines.append(self.pruner.run(self._stop))
         self._tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         log.info("workers.started", count=len(self.workers))
