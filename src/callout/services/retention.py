@@ -23,7 +23,7 @@ from callout.errors import Unavailable
 from callout.services.context import ServiceContext
 from callout.storage import retention as store
 from callout.storage.database import Connection
-from callout.storage.vacuum import incremental_vacuum
+from callout.storage.vacuum import PAGES_PER_STEP, give_back_space
 
 log = structlog.get_logger("callout.retention")
 BATCH_ROWS = 500
@@ -77,21 +77,16 @@ async def prune(
     counts = PruneCounts() if counts is None else counts
     for step in STEPS:
         while not (stop and stop.is_set()):
-            deleted = await _batch(context, step, cutoff)
+            deleted = await context.database.write(lambda conn, step=step: step(conn, cutoff, BATCH_ROWS))
             counts.add(deleted)
             if on_batch is not None:
                 on_batch(counts)
+            await give_back_space(context.database, at_least=PAGES_PER_STEP)
             if max(deleted.deliveries, deleted.events) < BATCH_ROWS:
                 break
             await asyncio.sleep(PAUSE_SECONDS)
+    await give_back_space(context.database)
     return counts
-
-
-async def _batch(context: ServiceContext, step: Step, cutoff: int) -> store.Deleted:
-    deleted = await context.database.write(lambda conn: step(conn, cutoff, BATCH_ROWS))
-    if deleted != store.Deleted():
-        await incremental_vacuum(context.database)
-    return deleted
 
 
 class Pruner:

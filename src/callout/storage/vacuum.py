@@ -1,9 +1,9 @@
 """SQLite space reclaim: incremental auto-vacuum, switched on once, run in small steps after pruning.
 
 A new SQLite database is created with ``auto_vacuum=INCREMENTAL`` (set at connect, storage/database.py);
-an existing one is switched by one full ``VACUUM`` when the migrations run. After pruning, each step
-gives back up to ``pages`` free pages to the file system. PostgreSQL needs none of this: autovacuum
-makes deleted rows' space reusable (docs/retention.md).
+an existing one is switched by one full ``VACUUM`` when the migrations run. Pruning gives free pages
+back to the file system in steps of ``PAGES_PER_STEP``, each one short write transaction. PostgreSQL
+needs none of this: autovacuum makes deleted rows' space reusable (docs/retention.md).
 """
 
 from __future__ import annotations
@@ -45,6 +45,14 @@ async def incremental_vacuum(database: Database, pages: int = PAGES_PER_STEP) ->
         await _script(conn, f"PRAGMA incremental_vacuum({int(pages)})")
 
     await database.write(step)
+
+
+async def give_back_space(database: Database, at_least: int = 1, max_steps: int = 64) -> None:
+    """SQLite: once ``at_least`` pages are free, give them back a step at a time (each a short write)."""
+    for _ in range(max_steps):
+        if await free_pages(database) < at_least:
+            return
+        await incremental_vacuum(database)
 
 
 async def free_pages(database: Database) -> int:
