@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ async def prune(
     counts = PruneCounts() if counts is None else counts
     for step in STEPS:
         while not (stop and stop.is_set()):
-            deleted = await context.database.write(lambda conn, step=step: step(conn, cutoff, BATCH_ROWS))
+            deleted = await context.database.write(functools.partial(_run_step, step, cutoff))
             counts.add(deleted)
             if on_batch is not None:
                 on_batch(counts)
@@ -87,6 +88,10 @@ async def prune(
             await asyncio.sleep(PAUSE_SECONDS)
     await give_back_space(context.database)
     return counts
+
+
+async def _run_step(step: Step, cutoff: int, conn: Connection) -> store.Deleted:
+    return await step(conn, cutoff, BATCH_ROWS)
 
 
 class Pruner:
