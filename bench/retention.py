@@ -14,7 +14,7 @@ events, and the size of the SQLite file plus its WAL; at the end the ratio of th
 throughput to the baseline's (the goal: it falls by at most 10%), and the server's CPU time per event
 in both, which a busy shared machine disturbs less than wall-clock throughput.
 
-    .venv/bin/python bench/retention.py --events 1000 --cycles 5
+    .venv/bin/python bench/retention.py --events 1000 --cycles 4
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main() -> None:
     """Run baseline and pruning servers in the order A B B A (drift cancels out); print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1000, help="events pushed per cycle")
-    parser.add_argument("--cycles", type=int, default=5, help="cycles per run; four runs")
+    parser.add_argument("--cycles", type=int, default=4, help="cycles per run; four runs")
     options = parser.parse_args()
     order = [("baseline", BASELINE), ("pruning", PRUNING), ("pruning", PRUNING), ("baseline", BASELINE)]
     runs = [
