@@ -31,3 +31,9 @@ class TestRetentionSettings:
         """A prune interval of 0 is refused with a message saying it must be longer."""
         with pytest.raises(ValidationError, match="must be longer than 0"):
             Settings(prune_interval="0")  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("text", ["99999999999d", "999999999999999999"])
+    def test_too_long_a_retention_is_a_validation_error(self, text: str) -> None:
+        """A retention beyond what a duration can hold is refused as invalid, not a crash."""
+        with pytest.raises(ValidationError, match="too long a duration"):
+            Settings(retention=text)  # type: ignore[arg-type]

@@ -74,7 +74,8 @@ async def prune(
     stop: asyncio.Event | None = None,
 ) -> PruneCounts:
     """Delete what finished (events: were created) more than ``older_than`` ago, adding to ``counts``."""
-    cutoff = to_micros(context.clock.now() - older_than)
+    # In integer microseconds: a period longer than the calendar (e.g. 99999999d) just prunes nothing.
+    cutoff = to_micros(context.clock.now()) - older_than // timedelta(microseconds=1)
     counts = PruneCounts() if counts is None else counts
     for step in STEPS:
         while not (stop and stop.is_set()):
