@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     retention: Duration = timedelta(days=30)
     # How long API calls and deliveries under way may finish after SIGTERM/SIGINT (docs/shutdown.md).
     shutdown_grace: Duration = timedelta(seconds=10)
+    # Retention: how often each process that delivers prunes (docs/retention.md).
+    prune_interval: Duration = timedelta(minutes=1)
+
+    @field_validator("prune_interval")
+    @classmethod
+    def _check_prune_interval(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0, e.g. 1m")
+        return value
 
     @field_validator("metrics_address")
     @classmethod
@@ -129,6 +138,8 @@ class Settings(BaseSettings):
             batch_size=self.delivery_batch_size,
             lease=timedelta(seconds=self.delivery_lease_seconds),
             poll_interval=self.delivery_poll_seconds,
+            retention=self.retention,
+            prune_interval=self.prune_interval.total_seconds(),
         )
 
 

@@ -69,7 +69,7 @@ class _EngineCollector(Collector):
 
 
 class _DeliveryCollector(Collector):
-    """Deliveries by outcome, retries, attempt latency, queue depth and oldest due age."""
+    """Deliveries by outcome, retries, attempt latency, queue depth, oldest due age and pruned rows."""
 
     def __init__(self, workers: WorkerPool) -> None:
         self._workers = workers
@@ -92,6 +92,12 @@ class _DeliveryCollector(Collector):
             "Age of the oldest due delivery.",
             value=self._workers.gauges.oldest_due_seconds,
         )
+        pruned = CounterMetricFamily(
+            "callout_pruned_rows", "Rows deleted by retention, by kind (docs/retention.md).", labels=["kind"]
+        )
+        for kind, count in self._workers.pruner.counts.by_kind().items():
+            pruned.add_metric([kind], count)
+        yield pruned
 
     def _latency(self, stats: list[WorkerStats]) -> HistogramMetricFamily:
         family = HistogramMetricFamily("callout_delivery_attempt_seconds", "Delivery attempt latency.")

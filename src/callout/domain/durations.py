@@ -21,10 +21,15 @@ def parse_duration(text: str) -> timedelta:
     """``"30d"`` → 30 days; a ValueError names the accepted forms when the text is none of them."""
     value = text.strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    if not _WHOLE.fullmatch(value):
+        seconds = float(value)
+    elif _WHOLE.fullmatch(value):
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value))
+    else:
         raise ValueError(f"{text!r} is not a duration; use e.g. 30d, 12h, 1h30m, 10s, 500ms or seconds")
-    return timedelta(seconds=sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value)))
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def format_duration(duration: timedelta) -> str:

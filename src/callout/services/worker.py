@@ -52,6 +52,9 @@ class WorkerSettings:
     lease: timedelta = timedelta(seconds=60)
     poll_interval: float = 1.0
     max_backoff: float = 30.0
+    # Finished deliveries and unneeded events older than this are pruned; 0 keeps them forever (docs/retention.md).
+    retention: timedelta = timedelta(0)
+    prune_interval: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener and queue gauges.
+"""A pool of delivery workers for one process, with the PostgreSQL wake-up listener, queue gauges and pruner.
 
 Stopping drains the pool (docs/shutdown.md): nothing more is claimed, the sends under way get a
 grace period to finish and be recorded, and those still running when it ends are cut short and their
@@ -21,6 +21,7 @@ import structlog
 from callout.errors import FailedPrecondition, Unavailable
 from callout.services.context import ServiceContext
 from callout.services.datadir import secure_directory
+from callout.services.retention import Pruner, retention_enabled
 from callout.services.worker import DeliveryWorker, WorkerSettings, WorkerStats
 from callout.storage import deliveries as store
 from callout.storage.notify import listen_for_deliveries
@@ -53,6 +54,10 @@ class WorkerPool:
         self, context: ServiceContext, count: int, settings: WorkerSettings | None = None, grace: float = 10.0
     ) -> None:
         self.workers = [DeliveryWorker(context, settings) for _ in range(count)]
+        settings = settings or WorkerSettings()
+        # Every process that delivers also prunes (docs/retention.md).
+        self.pruner = Pruner(context, settings.retention, settings.prune_interval)
+        self.prunes = retention_enabled(settings.retention)
         self.gauges = QueueGauges()
         self.grace = grace
         self.report: DrainReport | None = None  # set once stopped
@@ -69,6 +74,8 @@ class WorkerPool:
             return
         coroutines = [worker.run(self._stop) for worker in self.workers]
         coroutines += [listen_for_deliveries(self._context.database, self._stop), self._refresh_gauges()]
+        if self.prunes:
+            coroutines.append(self.pruner.run(self._stop))
         self._tasks = [asyncio.create_task(coroutine) for coroutine in coroutines]
         log.info("workers.started", count=len(self.workers))
 

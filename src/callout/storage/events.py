@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
 from callout.domain.events import Event, NewEvent
-from callout.storage.schema import events
+from callout.storage.schema import aggregate_sequences, events
 
 AggregateKey = tuple[str, str, str]
 
@@ -105,10 +105,18 @@ async def _reserve_postgres_sequences(conn: AsyncConnection, new: list[NewEvent]
 
 async def _last_sequences(conn: AsyncConnection, new: list[NewEvent]) -> dict[AggregateKey, int]:
     # SQLite only: its write lock, taken at BEGIN IMMEDIATE, keeps every other writer out until commit.
+    # The counters hold the last sequence of aggregates whose events retention pruned (docs/retention.md).
     keys = {(event.instance_id, event.aggregate_type, event.aggregate_id) for event in new}
     columns = (events.c.instance_id, events.c.aggregate_type, events.c.aggregate_id)
-    query = sa.select(*columns, sa.func.max(events.c.sequence)).where(sa.tuple_(*columns).in_(keys)).group_by(*columns)
-    return {(row[0], row[1], row[2]): int(row[3]) for row in await conn.execute(query)}
+    stored = sa.select(*columns, sa.func.max(events.c.sequence)).where(sa.tuple_(*columns).in_(keys)).group_by(*columns)
+    counters = aggregate_sequences.c
+    pruned = sa.select(counters.instance_id, counters.aggregate_type, counters.aggregate_id, counters.last_sequence)
+    pruned = pruned.where(sa.tuple_(counters.instance_id, counters.aggregate_type, counters.aggregate_id).in_(keys))
+    last: dict[AggregateKey, int] = {}
+    for row in await conn.execute(sa.union_all(stored, pruned)):
+        key = (row[0], row[1], row[2])
+        last[key] = max(last.get(key, 0), int(row[3]))
+    return last
 
 
 def _row(event: NewEvent, sequence: int, created: datetime) -> dict[str, Any]:

@@ -107,10 +107,13 @@ events = sa.Table(
     ),
 )
 sa.Index("ux_events_idempotency", events.c.instance_id, events.c.idempotency_key, unique=True)
+# Retention walks events oldest first (docs/retention.md).
+sa.Index("ix_events_created", events.c.created_at)
 
 # The last sequence of each aggregate. PostgreSQL numbers new events from it with one atomic upsert,
 # whose row lock serialises writers of one aggregate (docs/concurrency.md). SQLite, whose writers are
-# serialised anyway, reads max(sequence) instead and leaves this table empty.
+# serialised anyway, reads max(sequence) instead; it keeps here only the last sequence of aggregates
+# whose events retention pruned, so that their numbering goes on (docs/retention.md).
 aggregate_sequences = sa.Table(
     "aggregate_sequences",
     metadata,
@@ -209,6 +212,13 @@ deliveries = sa.Table(
 )
 sa.Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 sa.Index("ix_deliveries_instance_created", deliveries.c.instance_id, deliveries.c.created_at)
+# Retention keeps every event a delivery still refers to (docs/retention.md).
+sa.Index(
+    "ix_deliveries_event",
+    deliveries.c.event_id,
+    sqlite_where=deliveries.c.event_id.is_not(None),
+    postgresql_where=deliveries.c.event_id.is_not(None),
+)
 
 delivery_attempts = sa.Table(
     "delivery_attempts",

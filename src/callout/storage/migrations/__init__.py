@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 from callout.storage.database import Database
+from callout.storage.vacuum import ensure_incremental_vacuum
 
 _HERE = Path(__file__).parent
 
@@ -21,7 +22,8 @@ def _config(connection: sa.Connection) -> Config:
 
 
 async def upgrade_to_head(database: Database) -> None:
-    """Apply every pending migration in one transaction."""
+    """Apply every pending migration in one transaction; on SQLite, switch on incremental auto-vacuum first."""
+    await ensure_incremental_vacuum(database)
     await upgrade_to(database, "head")
 
 
