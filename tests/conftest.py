@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import httpx
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from callout.api.app import create_app
 from callout.delivery.http import AiohttpSender
@@ -26,6 +27,11 @@ from callout.services.context import ServiceContext
 from callout.services.secrets import SecretBox
 from callout.storage.database import Database
 from callout.storage.migrations import upgrade_to_head
+
+# Examples are judged by their outcome, never by how long they take: the suite runs test files in
+# parallel processes on shared machines, where a 200 ms per-example deadline fails at random.
+settings.register_profile("callout", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("callout")
 
 POSTGRES_URL = os.environ.get("CALLOUT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
