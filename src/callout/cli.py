@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from callout import cli_deliveries
+from callout import cli_backup, cli_deliveries
 from callout.domain.auth import Role
 from callout.domain.instances import Instance
 from callout.errors import CalloutError
@@ -299,6 +299,7 @@ def rotate_webkey(instance_id: str, algorithm: str, retention_hours: float, **op
 
 
 cli_deliveries.register(main, storage_options, _run_with_context, _settings, _print_table)
+cli_backup.register(main, storage_options, _settings)
 
 
 if __name__ == "__main__":  # pragma: no cover
