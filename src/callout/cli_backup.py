@@ -74,7 +74,7 @@ def register(main: click.Group, storage_options: Decorator, settings: Callable[.
                 count = _cli_errors(lambda: asyncio.run(rotate_master_key(chosen, _announcer(announced), report)))
         except click.ClickException as error:
             if announced and "OutcomeUnknown" not in error.message:
-                error.message += "; nothing changed, the old master key stays in use"
+                raise click.ClickException(f"{error.message}; nothing changed, the old key stays in use") from error
             raise
         click.echo(f"re-encrypted {count} secrets under the new master key", err=True)
         if chosen.master_key is not None:

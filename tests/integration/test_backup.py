@@ -120,7 +120,13 @@ class TestOnlineBackup:
             rows, pairs = copy.execute("SELECT count(*), count(DISTINCT pair) FROM probe").fetchone()
             integrity = copy.execute("PRAGMA integrity_check").fetchone()[0]
         committed = all(step[1] for step in steps)
-        assert (len(steps) > 1, committed, rows, integrity, pairs < writer.commits) == (True, True, 2 * pairs, "ok", True)
+        assert (len(steps) > 1, committed, rows, integrity, pairs < writer.commits) == (
+            True,
+            True,
+            2 * pairs,
+            "ok",
+            True,
+        )
 
     def test_progress_ends_at_every_page(self, make_data_dir: MakeDataDir, tmp_path: Path) -> None:
         """Progress is reported in pages and ends at (all, all)."""

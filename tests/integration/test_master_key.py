@@ -55,7 +55,9 @@ class Deployment:
     async def stored(self) -> list[str]:
         """Every sealed value in the database, in a fixed order."""
         async with self.database.read() as conn:
-            return [value for column in sealed.sealed_columns() for _, value in await sealed.sealed_values(conn, column)]
+            return [
+                value for column in sealed.sealed_columns() for _, value in await sealed.sealed_values(conn, column)
+            ]
 
     async def opened_with(self, key: bytes) -> list[str]:
         """Every sealed value decrypted with ``key`` (MasterKeyError if any does not open)."""
@@ -148,7 +150,7 @@ class TestRotation:
         deployment = await make_deployment()
         await add_foreign_web_key(deployment)
         before = await deployment.stored()
-        with pytest.raises(FailedPrecondition, match="web_keys.private_jwk of row zzzz-foreign"):
+        with pytest.raises(FailedPrecondition, match=r"web_keys\.private_jwk of row zzzz-foreign"):
             await master_key.rotate_master_key(deployment.settings(), print, ignore_progress)
         files = sorted(path.name for path in deployment.data_dir.iterdir() if path.name.startswith("master"))
         current = master_key.read_key_file(deployment.key_file())
@@ -199,7 +201,7 @@ class TestKeyCheck:
         new_key = os.urandom(32)
         master_key.write_key_file(deployment.key_file("master.key.new"), new_key)
         await master_key.reseal_all(deployment.database, SecretBox(deployment.key), SecretBox(new_key), ignore_progress)
-        with pytest.raises(FailedPrecondition, match="but master.key.new does"):
+        with pytest.raises(FailedPrecondition, match=r"but master\.key\.new does"):
             await master_key.verify_master_key(
                 deployment.database, SecretBox(deployment.key), deployment.data_dir, from_environment=False
             )

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callout.errors import AlreadyExists, FailedPrecondition
+from callout.services.instances import ADMIN_PAT_FILE
 from callout.services.master_key import fsync_directory
 from callout.services.secrets import MASTER_KEY_FILE
 from callout.settings import Settings
 from callout.storage.sqlite_backup import Progress, copy_sqlite_online, sqlite_file
 
 DATABASE_FILE = "callout.db"
-ADMIN_TOKEN_FILE = "admin.pat"
 _PARTIAL_SUFFIX = ".partial"
 
 
@@ -70,7 +70,7 @@ def backup_data_dir(
     # Renamed only when complete, so a callout.db in a backup is never half a copy.
     os.replace(partial, target)
     key = _copy_master_key(settings, destination, with_master_key)
-    _copy_if_present(settings.data_dir / ADMIN_TOKEN_FILE, destination / ADMIN_TOKEN_FILE)
+    _copy_if_present(settings.data_dir / ADMIN_PAT_FILE, destination / ADMIN_PAT_FILE)
     fsync_directory(destination)
     return BackupResult(destination, pages, target.stat().st_size, key)
 
