@@ -221,6 +221,17 @@ class TestKeyCheck:
         )
         assert installed == new_key
 
+    async def test_a_database_from_before_the_rotation_points_at_master_key_old(
+        self, make_deployment: MakeDeployment
+    ) -> None:
+        """Secrets under the key kept in master.key.old (a backup older than the rotation) are named as such."""
+        deployment = await make_deployment(targets=1)
+        master_key.write_key_file(deployment.key_file("master.key.old"), deployment.key)
+        with pytest.raises(FailedPrecondition, match=r"but master\.key\.old in .* does"):
+            await master_key.verify_master_key(
+                deployment.database, SecretBox(os.urandom(32)), deployment.data_dir, from_environment=True
+            )
+
 
 class TestRunningServer:
     async def test_sqlite_rotation_is_refused_while_a_process_holds_the_data_dir(

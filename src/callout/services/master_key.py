@@ -88,18 +88,29 @@ def _opens(box: SecretBox, sealed: str) -> bool:
 
 
 def _mismatch_detail(sample: str, data_dir: Path, from_environment: bool) -> str:
-    pending = data_dir / NEW_KEY_FILE
-    if not from_environment and pending.is_file() and _opens(SecretBox(read_key_file(pending)), sample):
+    if not from_environment and _file_opens(data_dir / NEW_KEY_FILE, sample):
         return (
             f"{MASTER_KEY_FILE} does not decrypt the stored secrets but {NEW_KEY_FILE} does: a master key "
             f"rotation stopped after its commit; finish it in {data_dir} with "
             f"`cp {MASTER_KEY_FILE} {OLD_KEY_FILE} && mv {NEW_KEY_FILE} {MASTER_KEY_FILE}`"
+        )
+    if _file_opens(data_dir / OLD_KEY_FILE, sample):
+        return (
+            f"the master key does not decrypt the stored secrets but {OLD_KEY_FILE} in {data_dir} does: the "
+            "database predates the last key rotation (a restored backup?); it needs the key from before"
         )
     source = ENVIRONMENT_VARIABLE if from_environment else str(data_dir / MASTER_KEY_FILE)
     return (
         f"the master key ({source}) does not decrypt the stored secrets: configure the key that belongs to "
         "this database; without it the signing keys and web keys cannot be read (docs/backups.md)"
     )
+
+
+def _file_opens(path: Path, sample: str) -> bool:
+    try:
+        return path.is_file() and _opens(SecretBox(read_key_file(path)), sample)
+    except FailedPrecondition:  # a malformed leftover file is no answer either
+        return False
 
 
 async def reseal_all(database: Database, old: SecretBox, new: SecretBox, progress: Progress) -> int:
