@@ -199,6 +199,15 @@ class TestRefusals:
             backup_data_dir(settings, tmp_path / "backup", force=False, with_master_key=True, progress=ignore_progress)
         assert list(tmp_path.iterdir()) == []
 
+    def test_a_file_that_is_no_database_is_one_error_and_leaves_no_copy(self, tmp_path: Path) -> None:
+        """A corrupt database file fails with FailedPrecondition naming SQLite's error; no callout.db is left."""
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "callout.db").write_bytes(b"not a database" * 1000)
+        settings = Settings(data_dir=tmp_path / "data")
+        with pytest.raises(FailedPrecondition, match="not a database"):
+            backup_data_dir(settings, tmp_path / "backup", force=False, with_master_key=True, progress=ignore_progress)
+        assert list((tmp_path / "backup").iterdir()) == []
+
     def test_missing_database_is_refused_and_nothing_is_created(self, tmp_path: Path) -> None:
         """Without a database there is nothing to back up: no data dir and no backup directory appear."""
         settings = Settings(data_dir=tmp_path / "data")

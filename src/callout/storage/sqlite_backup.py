@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
+from callout.errors import FailedPrecondition
+
 # Progress is reported after each step: (pages copied, pages in all).
 Progress = Callable[[int, int], None]
 PAGES_PER_STEP = 1024
@@ -35,8 +37,20 @@ def sqlite_file(url: str) -> Path | None:
 def copy_sqlite_online(source: Path, target: Path, progress: Progress, pages_per_step: int = PAGES_PER_STEP) -> int:
     """Copy the database at ``source`` into a new file ``target`` (0600, fsynced); return its page count.
 
-    ``source`` must exist (it is never created); ``target`` must not.
+    ``source`` must exist (it is never created); ``target`` must not. An SQLite error (not a database,
+    disk full, …) is FailedPrecondition naming it, and no target file is left behind.
     """
+    try:
+        return _copy(source, target, progress, pages_per_step)
+    except sqlite3.Error as error:
+        target.unlink(missing_ok=True)
+        raise FailedPrecondition("Errors.Backup.Failed", f"copying {source} failed: {error}") from error
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _copy(source: Path, target: Path, progress: Progress, pages_per_step: int) -> int:
     reader = sqlite3.connect(f"file:{quote(str(source))}?mode=rw", uri=True, timeout=30, isolation_level=None)
     try:
         reader.execute("BEGIN")
