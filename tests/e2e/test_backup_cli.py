@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from callout.services.secrets import SecretBox
 from callout.testing import RecordingReceiver
 from tests.conftest import POSTGRES_URL
 from tests.e2e.conftest import Server, StartServer, child_environment, run_callout, run_callout_in_process
@@ -203,3 +205,18 @@ class TestRotateEnvironmentKey:
         result = run_callout("serve", "--port", "0", *storage, env=environment, check=False)
         line = one_error_line(result.stderr)
         assert (result.returncode, "CALLOUT_MASTER_KEY) does not decrypt" in line) == (1, True)
+
+    def test_a_failed_rotation_says_the_printed_key_was_not_applied(self, tmp_path: Path) -> None:
+        """A secret that does not decrypt stops the rotation after the key was printed; the error says nothing changed."""
+        old_key = base64.b64encode(os.urandom(32)).decode()
+        storage = ("--data-dir", str(tmp_path / "data"))
+        run_callout_in_process("instances", "create", "--name", "broken", *storage, env={"CALLOUT_MASTER_KEY": old_key})
+        with sqlite3.connect(tmp_path / "data" / "callout.db") as conn:
+            instance_id = conn.execute("SELECT id FROM instances").fetchone()[0]
+            row = ("zzzz", instance_id, "RS256", SecretBox(os.urandom(32)).encrypt("{}"), "{}", 0, 0)
+            conn.execute("INSERT INTO web_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)", row)
+        args = ("rotate-master-key", *storage)
+        result = run_callout_in_process(*args, check=False, env={"CALLOUT_MASTER_KEY": old_key})
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert (result.returncode, bool(result.stdout.strip()), len(lines)) == (1, True, 2), result.stderr
+        assert lines[1].startswith("Error: ") and lines[1].endswith("nothing changed, the old key stays in use")
