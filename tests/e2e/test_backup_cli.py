@@ -171,6 +171,15 @@ class TestRotateMasterKey:
         assert jwt_call_payload(restarted, receiver, setup.jwks)["fullMethod"] == JWT_METHOD
         assert (restarted.data_dir / "master.key.old").read_text() == old_key
 
+    def test_missing_data_dir_is_an_error_and_creates_nothing(self, tmp_path: Path) -> None:
+        """Without a database the rotation fails in one line and creates no data dir."""
+        result = run_callout_in_process("rotate-master-key", "--data-dir", str(tmp_path / "data"), check=False)
+        assert (result.returncode, "no database" in one_error_line(result.stderr), list(tmp_path.iterdir())) == (
+            1,
+            True,
+            [],
+        )
+
 
 class TestRotateEnvironmentKey:
     def test_postgresql_with_callout_master_key_prints_the_new_key_once(
