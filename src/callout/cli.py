@@ -15,7 +15,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from callout import cli_config, cli_deliveries, cli_maintenance
+from callout import cli_backup, cli_config, cli_deliveries, cli_maintenance
 from callout.config import ConfigError, load_settings
 from callout.domain.auth import Role
 from callout.domain.instances import Instance
@@ -317,6 +317,7 @@ def rotate_webkey(instance_id: str, algorithm: str, retention_hours: float, **op
 cli_deliveries.register(main, storage_options, _run_with_context, _settings, _print_table)
 cli_config.register(main, storage_options, _print_table)
 cli_maintenance.register(main, storage_options, _run_with_context, _settings)
+cli_backup.register(main, storage_options, _settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from callout.domain.egress import EgressPolicy
 from callout.services.context import ServiceContext
 from callout.services.datadir import secure_directory, secure_sqlite_files
 from callout.services.executions import catalog_from_file
+from callout.services.master_key import verify_master_key
 from callout.services.secrets import SecretBox, load_or_create_master_key
 from callout.settings import Settings
 from callout.storage.database import Database
@@ -29,6 +30,12 @@ async def open_context(settings: Settings, *, migrate: bool = True) -> ServiceCo
         secure_sqlite_files(Path(sqlite_file))
     if migrate:
         await upgrade_to_head(database)
+        try:
+            # A wrong key must stop the start saying what to do, not fail the first signed call.
+            await verify_master_key(database, secret_box, settings.data_dir, from_environment=bool(configured))
+        except BaseException:
+            await database.close()
+            raise
     egress = EgressPolicy.from_entries(settings.egress_allow, settings.egress_deny, dev_mode=settings.dev)
     resolver = build_resolver(settings.egress_resolve, settings.egress_resolver)
     sender = AiohttpSender(egress, resolver, settings.max_answer_bytes)
