@@ -33,8 +33,10 @@ UNIQUE_VIOLATION = "23505"
 _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
 # Refused at connection time: bad credentials or no such database.
 _REFUSED_CLASSES = frozenset({"28", "3D"})
-# insufficient_privilege: the role may log in but not use callout's schema; a deployment error, not a bug.
+# insufficient_privilege: the role may log in but not use callout's schema; invalid_schema_name: the
+# search_path names no schema the role may use. callout names no schema itself: both are deployment errors.
 INSUFFICIENT_PRIVILEGE = "42501"
+INVALID_SCHEMA_NAME = "3F000"
 # insufficient resources, lock not available / object in use, query canceled, system errors.
 _BUSY_CLASSES = frozenset({"53", "55", "57", "58"})
 _SQLITE_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
@@ -70,7 +72,7 @@ def _classify_state(state: str, error: sa.exc.DBAPIError) -> Failure:
         return Failure.CONFLICT
     if state.startswith("08") or state in _GONE_STATES:
         return Failure.LOST
-    if state[:2] in _REFUSED_CLASSES or state == INSUFFICIENT_PRIVILEGE:
+    if state[:2] in _REFUSED_CLASSES or state in (INSUFFICIENT_PRIVILEGE, INVALID_SCHEMA_NAME):
         return Failure.UNREACHABLE
     if state[:2] in _BUSY_CLASSES:
         return Failure.BUSY
@@ -94,6 +96,7 @@ def constraint_of(error: sa.exc.DBAPIError) -> str | None:
 
 UNREACHABLE = "the database cannot be reached"
 PERMISSION_DENIED = "the database refused access: permission denied (the role lacks privileges on callout's schema)"
+NO_SCHEMA = "the database refused access: no schema to use (the search_path names none this role may use)"
 # psycopg reports a failed connection without SQLSTATE, in libpq's words (and the server's FATAL line):
 # the first phrase found names the cause. Fixed texts only: a client may see them in a 503.
 _CONNECT_CAUSES = (
@@ -118,6 +121,7 @@ _STATE_CAUSES = {
     "28P01": f"{UNREACHABLE}: authentication failed (wrong password or unknown role)",
     "3D000": f"{UNREACHABLE}: the database does not exist",
     INSUFFICIENT_PRIVILEGE: PERMISSION_DENIED,
+    INVALID_SCHEMA_NAME: NO_SCHEMA,
 }
 
 
