@@ -26,8 +26,10 @@ async def open_context(settings: Settings, *, create: bool = False, migrate: boo
     """
     database = Database(settings.resolved_database_url, settings.pool_settings())
     try:
+        # Before SQLite first opens it, so that the WAL and SHM files it makes inherit 0600.
+        _secure_sqlite_file(database, create_missing=False)
         secret_box = SecretBox(await find_data(settings, database, create=create))
-        _secure_sqlite_file(database)
+        _secure_sqlite_file(database, create_missing=True)
         if migrate:
             await upgrade_to_head(database)
     except BaseException:
@@ -36,10 +38,12 @@ async def open_context(settings: Settings, *, create: bool = False, migrate: boo
     return _context(settings, database, secret_box)
 
 
-def _secure_sqlite_file(database: Database) -> None:
+def _secure_sqlite_file(database: Database, *, create_missing: bool) -> None:
     # The data dir holds the database and the master key: only the owner may look inside.
     sqlite_file = database.url.database if database.is_sqlite else None
-    if sqlite_file and sqlite_file != ":memory:":
+    if not sqlite_file or sqlite_file == ":memory:":
+        return
+    if create_missing or Path(sqlite_file).exists():
         secure_sqlite_files(Path(sqlite_file))
 
 
