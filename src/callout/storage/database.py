@@ -69,7 +69,10 @@ class Database:
     def __init__(self, url: str, pool: PoolSettings | None = None) -> None:
         self.url = parse_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.engine: AsyncEngine = _create_engine(self.url, self.is_sqlite, pool or PoolSettings())
+        pool = pool or PoolSettings()
+        # Also used by connections made outside the pool (the LISTEN connection, storage/notify.py).
+        self.connect_args = {} if self.is_sqlite else connect_arguments(self.url, pool)
+        self.engine: AsyncEngine = _create_engine(self.url, self.is_sqlite, pool)
         self._write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         self._closed = False
         # Set after a commit that enqueued deliveries: this process's workers wake without polling.
