@@ -8,6 +8,7 @@ accepted as people write them, and a database that cannot be used is named in on
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -199,4 +200,19 @@ class TestDatabaseUrls:
         assert (result.returncode, result.stderr.splitlines()) == (
             1,
             ["Error: Errors.Database.Unavailable (the database cannot be reached: connection refused)"],
+        )
+
+
+class TestNewerSchema:
+    """An older callout on a database migrated by a newer one."""
+
+    def test_admin_command_refuses_a_newer_schema(self, cli_in_process: RunCli, tmp_path: Path) -> None:
+        """A database stamped with an unknown revision makes an admin command exit 1 saying to upgrade callout."""
+        cli_in_process("migrate", "--data-dir", str(tmp_path))
+        with sqlite3.connect(tmp_path / "callout.db") as conn:
+            conn.execute("UPDATE alembic_version SET version_num = 'ffff_from_the_future'")
+        result = cli_in_process("instances", "list", "--data-dir", str(tmp_path), check=False)
+        assert (result.returncode, result.stderr) == (
+            1,
+            "Error: the database schema is newer than this callout (revision ffff_from_the_future); upgrade callout\n",
         )
