@@ -37,12 +37,15 @@ INSTANCE_HELP = "The instance to act in; default the only one (with several, the
 def storage_options(command: _F) -> _F:
     """Options every command needs to find its data (each also read from CALLOUT_* variables)."""
     command = click.option(
-        "--database-url", help="SQLAlchemy URL; default SQLite in the data dir (env CALLOUT_DATABASE_URL)."
+        "--database-url",
+        help="postgresql://user:pass@host:5432/db (also postgres://) or sqlite:///path; default SQLite in the data "
+        "dir (env CALLOUT_DATABASE_URL).",
     )(command)
     return click.option(
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Directory for the SQLite database, master key and admin token (env CALLOUT_DATA_DIR).",
+        help="Directory for the SQLite database, master key and admin token; default ./callout-data, relative to "
+        "the current directory (env CALLOUT_DATA_DIR). Only serve, worker and migrate create it.",
     )(command)
 
 
