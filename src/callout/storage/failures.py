@@ -95,7 +95,9 @@ def constraint_of(error: sa.exc.DBAPIError) -> str | None:
 
 
 UNREACHABLE = "the database cannot be reached"
-PERMISSION_DENIED = "the database refused access: permission denied (the role lacks privileges on callout's schema)"
+PERMISSION_DENIED = (
+    "the database refused access: permission denied (the role lacks a privilege on the database or callout's schema)"
+)
 NO_SCHEMA = "the database refused access: no schema to use (the search_path names none this role may use)"
 # psycopg reports a failed connection without SQLSTATE, in libpq's words (and the server's FATAL line):
 # the first phrase found names the cause. Fixed texts only: a client may see them in a 503.
@@ -108,6 +110,7 @@ _CONNECT_CAUSES = (
     ('database "', f"{UNREACHABLE}: the database does not exist"),
     ("unable to open database file", f"{UNREACHABLE}: the database file cannot be opened"),
     ("connection refused", f"{UNREACHABLE}: connection refused"),
+    ("no such file or directory", f"{UNREACHABLE}: connection refused (no server on that Unix socket)"),
     ("timeout", f"{UNREACHABLE}: connection timed out"),
     ("timed out", f"{UNREACHABLE}: connection timed out"),
     ("no route to host", f"{UNREACHABLE}: host unreachable"),
