@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,12 +24,14 @@ from callout.logs import configure_logging
 from callout.services import instances as admin
 from callout.services.context import ServiceContext
 from callout.services.runtime import open_context
+from callout.services.secrets import MasterKeyError
 from callout.services.webkeys import rotate_web_key
 from callout.settings import Settings
 from callout.storage.database import redact_url
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 log = structlog.get_logger("callout")
+INSTANCE_HELP = "The instance to act in; default the only one (with several, the error lists them)."
 
 
 def storage_options(command: _F) -> _F:
@@ -40,12 +42,15 @@ def storage_options(command: _F) -> _F:
         help="TOML file of settings; default callout.toml in the data dir, if there (env CALLOUT_CONFIG).",
     )(command)
     command = click.option(
-        "--database-url", help="SQLAlchemy URL; default SQLite in the data dir (env CALLOUT_DATABASE_URL)."
+        "--database-url",
+        help="postgresql://user:pass@host:5432/db (also postgres://) or sqlite:///path; default SQLite in the data "
+        "dir (env CALLOUT_DATABASE_URL).",
     )(command)
     return click.option(
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Directory for the SQLite database, master key and admin token (env CALLOUT_DATA_DIR).",
+        help="Directory for the SQLite database, master key and admin token; default ./callout-data, relative to "
+        "the current directory (env CALLOUT_DATA_DIR). Only serve, worker and migrate create it.",
     )(command)
 
 
@@ -76,18 +81,33 @@ def _settings(**given: Any) -> Settings:
         raise click.ClickException(str(error)) from None
 
 
-def _run_with_context(settings: Settings, action: Callable[[ServiceContext], Coroutine[Any, Any, Any]]) -> Any:
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn callout's errors (missing data, an unusable database, a bad master key) into one line and exit 1."""
+    try:
+        yield
+    except CalloutError as error:
+        raise click.ClickException(error.message) from error
+    except MasterKeyError as error:
+        raise click.ClickException(f"master key: {error}") from error
+
+
+def _run_with_context(
+    settings: Settings, action: Callable[[ServiceContext], Coroutine[Any, Any, Any]], *, create: bool = False
+) -> Any:
+    # Only `migrate` (and serve/worker, which open their own) may create the data (docs/operations.md).
+    # Log lines go to stderr at the configured level: stdout carries only the command's output.
+    configure_logging(settings.log_format, settings.log_level, short_lived=True)
+
     async def run() -> Any:
-        context = await open_context(settings)
+        context = await open_context(settings, create=create)
         try:
             return await action(context)
         finally:
             await context.close()
 
-    try:
+    with one_line_errors():
         return asyncio.run(run())
-    except CalloutError as error:
-        raise click.ClickException(error.message) from error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,11 +176,8 @@ def serve(**options: Any) -> None:
     configure_logging(settings.log_format, settings.log_level)
     from callout.server import run_server
 
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            asyncio.run(run_server(settings))
-        except CalloutError as error:
-            raise click.ClickException(error.message) from error
+    with contextlib.suppress(KeyboardInterrupt), one_line_errors():
+        asyncio.run(run_server(settings))
 
 
 @main.command()
@@ -176,18 +193,16 @@ def worker(count: int, **options: Any) -> None:
     configure_logging(settings.log_format, settings.log_level)
     from callout.server import run_workers
 
-    try:
+    with one_line_errors():
         asyncio.run(run_workers(settings, count))
-    except CalloutError as error:
-        raise click.ClickException(error.message) from error
 
 
 @main.command()
 @storage_options
 def migrate(**options: Any) -> None:
-    """Apply pending database migrations and exit."""
+    """Create the data or apply pending database migrations, and exit."""
     settings = _settings(**options)
-    _run_with_context(settings, _noop)
+    _run_with_context(settings, _noop, create=True)
     click.echo(f"database at {redact_url(settings.resolved_database_url)} is up to date", err=True)
 
 
@@ -258,13 +273,15 @@ def tokens() -> None:
 
 @tokens.command("create")
 @storage_options
-@click.option("--instance", "instance_id", required=True, help="The instance the token acts in.")
+@click.option("--instance", "instance_id", help=INSTANCE_HELP)
 @click.option("--role", type=click.Choice([role.value for role in Role]), default="IAM_OWNER", show_default=True)
-def create_token(instance_id: str, role: str, **options: Any) -> None:
+def create_token(instance_id: str | None, role: str, **options: Any) -> None:
     """Create a token; prints the token (only now, it is stored hashed) on stdout."""
-    record, token = _run_with_context(
-        _settings(**options), lambda ctx: admin.create_token(ctx, instance_id, Role(role))
-    )
+
+    async def create(ctx: ServiceContext) -> Any:
+        return await admin.create_token(ctx, await admin.choose_instance(ctx, instance_id), Role(role))
+
+    record, token = _run_with_context(_settings(**options), create)
     click.echo(f"token id {record.id} (role {record.role.value}, instance {record.instance_id})", err=True)
     click.echo(token)
 
@@ -298,7 +315,7 @@ def webkeys() -> None:
 
 @webkeys.command("rotate")
 @storage_options
-@click.option("--instance", "instance_id", required=True, help="The instance whose key to rotate.")
+@click.option("--instance", "instance_id", help=INSTANCE_HELP)
 @click.option("--algorithm", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True)
 @click.option(
     "--retention-hours",
@@ -307,10 +324,14 @@ def webkeys() -> None:
     show_default=True,
     help="How long the previous public keys stay in the JWKS.",
 )
-def rotate_webkey(instance_id: str, algorithm: str, retention_hours: float, **options: Any) -> None:
+def rotate_webkey(instance_id: str | None, algorithm: str, retention_hours: float, **options: Any) -> None:
     """Make a new web key active; prints its key id (kid)."""
     retention = timedelta(hours=retention_hours)
-    kid = _run_with_context(_settings(**options), lambda ctx: rotate_web_key(ctx, instance_id, algorithm, retention))
+
+    async def rotate(ctx: ServiceContext) -> str:
+        return await rotate_web_key(ctx, await admin.choose_instance(ctx, instance_id), algorithm, retention)
+
+    kid = _run_with_context(_settings(**options), rotate)
     click.echo(kid)
 
 

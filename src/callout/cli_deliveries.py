@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ from callout.domain.deliveries import DeliveryQuery, DeliveryState
 from callout.domain.queries import Pagination
 from callout.services import deliveries as service
 from callout.services.context import ServiceContext
+from callout.services.instances import choose_instance
 
 
 def operator(instance_id: str) -> Principal:
@@ -23,6 +25,18 @@ def operator(instance_id: str) -> Principal:
 
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+INSTANCE_HELP = "The instance to act in; default the only one (with several, the error lists them)."
+
+
+def as_operator(
+    instance_id: str | None, action: Callable[[ServiceContext, Principal], Awaitable[Any]]
+) -> Callable[[ServiceContext], Awaitable[Any]]:
+    """Run ``action`` as the operator of the given instance, or of the only one when none is given."""
+
+    async def run(context: ServiceContext) -> Any:
+        return await action(context, operator(await choose_instance(context, instance_id)))
+
+    return run
 
 
 def register(
@@ -40,18 +54,19 @@ def register(
 
     @deliveries.command("list")
     @storage_options
-    @click.option("--instance", "instance_id", required=True, help="The instance whose deliveries to list.")
+    @click.option("--instance", "instance_id", help=INSTANCE_HELP)
     @click.option(
         "--state", type=click.Choice([s.value for s in DeliveryState]), multiple=True, help="Only these states."
     )
     @click.option("--target", "target_id", help="Only deliveries to this target.")
     @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
     def list_deliveries(
-        instance_id: str, state: tuple[str, ...], target_id: str | None, limit: int, **options: Any
+        instance_id: str | None, state: tuple[str, ...], target_id: str | None, limit: int, **options: Any
     ) -> None:
         """Newest deliveries first."""
         query = DeliveryQuery(Pagination(limit=limit), target_id, None, tuple(DeliveryState(s) for s in state))
-        page = run(settings(**options), lambda ctx: service.list_deliveries(ctx, operator(instance_id), query))
+        listing = as_operator(instance_id, lambda ctx, who: service.list_deliveries(ctx, who, query))
+        page = run(settings(**options), listing)
         rows = [
             [
                 d.id,
@@ -69,12 +84,12 @@ def register(
 
     @deliveries.command("show")
     @storage_options
-    @click.option("--instance", "instance_id", required=True)
+    @click.option("--instance", "instance_id", help=INSTANCE_HELP)
     @click.argument("delivery_id")
-    def show(instance_id: str, delivery_id: str, **options: Any) -> None:
+    def show(instance_id: str | None, delivery_id: str, **options: Any) -> None:
         """One delivery with all its attempts."""
         delivery, attempts = run(
-            settings(**options), lambda ctx: service.get_delivery(ctx, operator(instance_id), delivery_id)
+            settings(**options), as_operator(instance_id, lambda ctx, who: service.get_delivery(ctx, who, delivery_id))
         )
         click.echo(
             f"{delivery.webhook_id}  {delivery.state.value}  target {delivery.target_id}  {delivery.execution_id}"
@@ -93,22 +108,27 @@ def register(
 
     @deliveries.command("redeliver")
     @storage_options
-    @click.option("--instance", "instance_id", required=True)
+    @click.option("--instance", "instance_id", help=INSTANCE_HELP)
     @click.option("--failed-since", type=click.DateTime(), help="Redeliver every failed delivery created since (UTC).")
     @click.argument("delivery_ids", nargs=-1)
     def redeliver(
-        instance_id: str, failed_since: datetime | None, delivery_ids: tuple[str, ...], **options: Any
+        instance_id: str | None, failed_since: datetime | None, delivery_ids: tuple[str, ...], **options: Any
     ) -> None:
         """Queue deliveries again (same webhook-id), by id or all failed since a time."""
         if not delivery_ids and failed_since is None:
             raise click.UsageError("give delivery ids or --failed-since")
-        principal = operator(instance_id)
         if failed_since is not None:
-            count = run(settings(**options), lambda ctx: _redeliver_failed(ctx, principal, failed_since))
+            since = failed_since
+            queue_failed = as_operator(instance_id, lambda ctx, who: _redeliver_failed(ctx, who, since))
+            count = run(settings(**options), queue_failed)
             click.echo(f"{count} failed deliveries queued again", err=True)
         for delivery_id in delivery_ids:
-            run(settings(**options), lambda ctx, d=delivery_id: service.redeliver(ctx, principal, d))
+            run(settings(**options), as_operator(instance_id, partial(_redeliver_one, delivery_id)))
             click.echo(f"{delivery_id} queued again", err=True)
+
+
+async def _redeliver_one(delivery_id: str, context: ServiceContext, principal: Principal) -> None:
+    await service.redeliver(context, principal, delivery_id)
 
 
 async def _redeliver_failed(context: ServiceContext, principal: Principal, since: datetime) -> int:

@@ -32,8 +32,12 @@ def info_enabled() -> bool:
     return _info_enabled
 
 
-def configure_logging(log_format: str = "console", level: str = "info") -> None:
-    """Set up structlog for the process: request-scoped context, redaction, console or JSON."""
+def configure_logging(log_format: str = "console", level: str = "info", *, short_lived: bool = False) -> None:
+    """Set up structlog for the process: request-scoped context, redaction, console or JSON, on stderr.
+
+    ``short_lived`` (one CLI command) looks ``sys.stderr`` up on every line and caches no logger, so that
+    a command run in-process (click's test runner) leaves nothing bound to its replaced streams.
+    """
     global _info_enabled
     _info_enabled = logging.getLevelName(level.upper()) <= logging.INFO
     renderer: Any = (
@@ -49,7 +53,11 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_current_stderr_logger if short_lived else structlog.PrintLoggerFactory(sys.stderr),
         # Cached loggers make a filtered-out call nearly free; configure before the first log call.
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=not short_lived,
     )
+
+
+def _current_stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
@@ -14,7 +15,7 @@ from callout.api.metrics import ApiMetrics, metrics_app
 from callout.domain.durations import format_duration
 from callout.listeners import ConnectionLimits, metrics_listener, uvicorn_config
 from callout.services.context import ServiceContext
-from callout.services.instances import bootstrap
+from callout.services.instances import FirstStart, bootstrap
 from callout.services.runtime import open_context
 from callout.services.workers import WorkerPool, lock_sqlite_data_dir
 from callout.settings import Settings
@@ -69,6 +70,8 @@ async def _serve(settings: Settings, served: ServedApp, server: GracefulServer) 
             workers=settings.workers,
             shutdown_grace=format_duration(settings.shutdown_grace),
         )
+        if served.first_start is not None:
+            announce_first_start(local_url(settings), served.first_start)
         await server.serve()
 
 
@@ -80,14 +83,15 @@ class ServedApp:
     context: ServiceContext
     workers: WorkerPool
     metrics: ApiMetrics
+    first_start: FirstStart | None = None
 
 
 async def build_app(settings: Settings) -> ServedApp:
-    """Open the services, bootstrap, and build the app with its workers over one shared context."""
-    context = with_api_catalog(await open_context(settings))
-    token_file = await bootstrap(context, settings.data_dir)
-    if token_file is not None:
-        log.info("bootstrap.admin_token_written", path=str(token_file.resolve()))
+    """Open the services (creating the data on the first start), bootstrap, and build the app with its workers."""
+    context = with_api_catalog(await open_context(settings, create=True))
+    first_start = await bootstrap(context, settings.data_dir)
+    if first_start is not None:
+        log.info("bootstrap.admin_token_written", path=str(first_start.token_file.resolve()))
     pool = WorkerPool(context, settings.workers, settings.worker_settings(), settings.shutdown_grace.total_seconds())
     app = create_app(
         context,
@@ -96,7 +100,33 @@ async def build_app(settings: Settings) -> ServedApp:
         workers=pool,
         external_url=settings.external_url,
     )
-    return ServedApp(app, context, pool, app.state.api.metrics)
+    return ServedApp(app, context, pool, app.state.api.metrics, first_start)
+
+
+def local_url(settings: Settings) -> str:
+    """The URL this server answers on, as a client on this host would type it."""
+    if settings.external_url:
+        return settings.external_url
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+
+
+def announce_first_start(url: str, first: FirstStart) -> None:
+    """Tell the operator, once, what the first start created and what to do next (never the token itself)."""
+    token_file = first.token_file.resolve()
+    body = '{"name":"hello","endpoint":"https://example.com/hook","timeout":"10s","restWebhook":{}}'
+    sys.stderr.write(
+        "\ncallout is running for the first time; it created:\n"
+        f"  API URL          {url}\n"
+        f"  instance         {first.instance_id} (default)\n"
+        f"  owner token file {token_file}\n"
+        "next steps:\n"
+        f'  1. create a target:  curl -X POST {url}/v2/actions/targets -H "Authorization: Bearer $(cat {token_file})"'
+        f" -H 'Content-Type: application/json' -d '{body}'\n"
+        "  2. administer instances and tokens with `callout --help`; the API reference is at "
+        f"{url}/docs\n\n"
+    )
+    sys.stderr.flush()
 
 
 async def run_workers(settings: Settings, count: int) -> None:
@@ -105,9 +135,8 @@ async def run_workers(settings: Settings, count: int) -> None:
     Metrics are served on their own listener.
     """
     with _process_lock(settings):
-        context = await open_context(settings)
-        grace = settings.shutdown_grace
-        pool = WorkerPool(context, count, settings.worker_settings(), grace.total_seconds())
+        context = await open_context(settings, create=True)
+        pool = WorkerPool(context, count, settings.worker_settings(), settings.shutdown_grace.total_seconds())
         metrics = ApiMetrics()
         metrics.watch(context, pool)
         signals = StopSignals(pool.request_stop, pool.interrupt)
@@ -115,7 +144,7 @@ async def run_workers(settings: Settings, count: int) -> None:
             "worker.starting",
             database=redact_url(settings.resolved_database_url),
             workers=count,
-            shutdown_grace=format_duration(grace),
+            shutdown_grace=format_duration(settings.shutdown_grace),
         )
         try:
             with handling_stop_signals(signals):

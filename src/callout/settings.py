@@ -17,6 +17,7 @@ from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from callout.services.worker import WorkerSettings
+    from callout.storage.database import PoolSettings
 
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
@@ -78,6 +79,19 @@ class Settings(BaseSettings):
             raise ValueError("must be longer than 0, e.g. 1m")
         return value
 
+    # PostgreSQL connections per process and how long a connect may take (docs/operations.md#postgresql).
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
+    database_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        # postgres:// and postgresql:// mean psycopg's async driver; other schemes fail here in one line.
+        from callout.storage.urls import normalize_database_url
+
+        return normalize_database_url(value) if value and value.strip() else None
+
     @field_validator("metrics_address")
     @classmethod
     def _check_metrics_address(cls, value: str) -> str:
@@ -117,6 +131,12 @@ class Settings(BaseSettings):
     def metrics_listener(self) -> tuple[str, int] | None:
         """The metrics listener's host and port, or None when it is turned off."""
         return split_address(self.metrics_address) if self.metrics_address else None
+
+    def pool_settings(self) -> PoolSettings:
+        """The PostgreSQL connection pool of one process."""
+        from callout.storage.database import PoolSettings
+
+        return PoolSettings(self.database_pool_size, self.database_max_overflow, self.database_connect_timeout_seconds)
 
     def catalog_limits(self) -> CatalogLimits:
         """The caps on what host applications register per instance."""

@@ -102,14 +102,17 @@ class CliResult:
     stderr: str
 
 
-def run_callout(*args: str, check: bool = True, env: dict[str, str] | None = None) -> CliResult:
-    """Run ``callout <args>`` as a process; with check, a non-zero exit fails the test with its stderr."""
+def run_callout(
+    *args: str, check: bool = True, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> CliResult:
+    """Run ``callout <args>`` as a process (in ``cwd`` if given); with check, a non-zero exit fails the test."""
     completed = subprocess.run(
         [*callout_command(), *args],
         capture_output=True,
         text=True,
         env=child_environment() if env is None else env,
         timeout=CLI_TIMEOUT_SECONDS,
+        cwd=cwd,
     )
     result = CliResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
     if check and completed.returncode != 0:

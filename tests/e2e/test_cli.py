@@ -98,6 +98,14 @@ class TestFirstStart:
         """The log says where the admin token file was written."""
         assert str(server.admin_pat_path.resolve()) in server.log_text()
 
+    def test_log_shows_url_instance_token_file_and_next_steps(self, server: Server) -> None:
+        """The first start prints the URL, the default instance's id, the token file, a curl and ``callout --help``."""
+        rows = [row.split("\t") for row in server.admin("instances", "list").stdout.splitlines()]
+        instance_id = next(row[0] for row in rows if row[1] == "default")
+        log = server.log_text()
+        for expected in (server.base_url, instance_id, str(server.admin_pat_path.resolve()), "curl", "callout --help"):
+            assert expected in log, expected
+
     def test_log_does_not_contain_the_admin_token(self, server: Server) -> None:
         """The admin token itself never appears in the log."""
         assert server.admin_token not in server.log_text()
@@ -409,8 +417,11 @@ class TestBadInput:
     """Wrong input to the CLI (a real process on a fresh data dir) gives a clear message, never a traceback."""
 
     @pytest.mark.parametrize(("args", "named"), BAD_INPUT, ids=lambda a: " ".join(a) if isinstance(a, tuple) else a)
-    def test_bad_input_is_a_clear_error(self, cli: RunCli, tmp_path: Path, args: tuple[str, ...], named: str) -> None:
+    def test_bad_input_is_a_clear_error(
+        self, cli: RunCli, cli_in_process: RunCli, tmp_path: Path, args: tuple[str, ...], named: str
+    ) -> None:
         """An unknown id or an invalid name exits 1 with an ``Error:`` line naming it and no traceback."""
+        cli_in_process("migrate", "--data-dir", str(tmp_path))  # only serve, worker and migrate create data
         result = cli(*args, "--data-dir", str(tmp_path), check=False)
         assert result.returncode == 1
         assert "Traceback" not in result.stderr

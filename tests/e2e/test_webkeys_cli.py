@@ -79,8 +79,9 @@ class TestOptions:
         assert result.returncode == 0
         assert "rotate" in result.stdout
 
-    def test_unknown_instance_is_a_clear_error(self, cli: RunCli, tmp_path: Path) -> None:
+    def test_unknown_instance_is_a_clear_error(self, cli: RunCli, cli_in_process: RunCli, tmp_path: Path) -> None:
         """Rotating an unknown instance (a real process) exits 1 with an ``Error:`` line naming it, no traceback."""
+        cli_in_process("migrate", "--data-dir", str(tmp_path))  # only serve, worker and migrate create data
         result = cli("webkeys", "rotate", "--instance", "999999", "--data-dir", str(tmp_path), check=False)
         assert result.returncode == 1
         assert result.stderr.startswith("Error:"), result.stderr

@@ -201,5 +201,5 @@ class TestFailureClassification:
             await database.close()
         assert (raised.value.message_id, raised.value.detail) == (
             "Errors.Database.Unavailable",
-            "the database cannot be reached",
+            "the database cannot be reached: connection refused",
         )

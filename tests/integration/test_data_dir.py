@@ -31,7 +31,7 @@ def permissive_umask() -> Iterator[None]:
 
 async def open_and_write(data_dir: Path) -> None:
     """Open the services on a SQLite database in ``data_dir`` and write once (WAL and SHM exist after)."""
-    context = await open_context(Settings(data_dir=data_dir, master_key=None))
+    context = await open_context(Settings(data_dir=data_dir, master_key=None), create=True)
     try:
         async with context.database.transaction() as conn:
             await conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")

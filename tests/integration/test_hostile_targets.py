@@ -167,7 +167,7 @@ class TestAnswerLimitSetting:
     async def test_configured_limit_applies_to_answers(self, database_url: str, tmp_path: Path) -> None:
         """With CALLOUT_MAX_ANSWER_BYTES=2048 a process's sender refuses a 4 KiB answer as too large."""
         settings = Settings(data_dir=tmp_path, database_url=database_url, dev=True, max_answer_bytes=2048)
-        context = await open_context(settings)
+        context = await open_context(settings, create=True)
         try:
             async with ReceiverFactory() as receivers:
                 receiver = await receivers.start(raw(b" " * 4096))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -13,7 +14,7 @@ from callout.domain.events import NewEvent
 from callout.services.context import ServiceContext
 from callout.storage.database import Connection, Database
 from callout.storage.events import append_events
-from callout.storage.migrations import current_revision, upgrade_to, upgrade_to_head
+from callout.storage.migrations import SchemaTooNew, current_revision, upgrade_to, upgrade_to_head
 from callout.storage.schema import events, instances, metadata, target_public_keys, targets
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,6 +37,17 @@ class TestMigrations:
         before = await current_revision(context.database)
         await upgrade_to_head(context.database)
         assert await current_revision(context.database) == before is not None
+
+    async def test_a_newer_schema_is_refused_and_left_alone(self, context: ServiceContext) -> None:
+        """A database stamped with a revision this callout does not know is refused by name and not touched."""
+        async with context.database.transaction() as conn:
+            await conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff_from_the_future'"))
+        with pytest.raises(SchemaTooNew) as raised:
+            await upgrade_to_head(context.database)
+        assert raised.value.message == (
+            "the database schema is newer than this callout (revision ffff_from_the_future); upgrade callout"
+        )
+        assert await current_revision(context.database) == "ffff_from_the_future"
 
     async def test_empty_database_has_no_revision(self, database_url: str) -> None:
         """A database never migrated reports no revision."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from callout.cli_config import as_document, render, shown_values
-from callout.config import load_settings
+from callout.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -34,10 +34,11 @@ class TestRedaction:
         value, _source = shown_values(loaded)["database_url"]
         assert value == "postgresql+psycopg://callout:***@db.internal:5432/callout"
 
-    def test_unparseable_database_url_is_hidden_whole(self, tmp_path: Path) -> None:
-        """A database URL SQLAlchemy cannot parse is hidden entirely, as its password cannot be found."""
-        loaded = load_settings({"data_dir": tmp_path, "database_url": "not a url:s3cret-pw"})
-        assert shown_values(loaded)["database_url"][0] == "***"
+    def test_unparseable_database_url_is_refused_without_its_password(self, tmp_path: Path) -> None:
+        """A database URL that cannot be parsed is refused, and the error does not repeat its password."""
+        with pytest.raises(ConfigError) as refused:
+            load_settings({"data_dir": tmp_path, "database_url": "not a url:s3cret-pw"})
+        assert ("database_url" in str(refused.value), "s3cret-pw" in str(refused.value)) == (True, False)
 
 
 class TestRender:

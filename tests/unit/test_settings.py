@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from callout.settings import Settings, split_address
+from callout.storage.database import PoolSettings
 
 
 class TestSplitAddress:
@@ -77,3 +78,20 @@ class TestListenerSettings:
         """Zero or negative timeouts and connection caps are refused."""
         with pytest.raises(ValidationError):
             Settings(**{field: value})
+
+
+class TestDatabaseSettings:
+    def test_postgres_url_is_mapped_to_psycopg(self) -> None:
+        """CALLOUT_DATABASE_URL=postgres://... is used with psycopg's async driver."""
+        settings = Settings(database_url="postgres://callout@db.example:5432/callout")
+        assert settings.resolved_database_url == "postgresql+psycopg://callout@db.example:5432/callout"
+
+    def test_unknown_scheme_is_a_validation_error(self) -> None:
+        """A database URL with an unknown scheme fails validation, naming the scheme."""
+        with pytest.raises(ValidationError, match="unsupported database URL"):
+            Settings(database_url="mysql://callout@db.example/callout")
+
+    def test_pool_settings_come_from_the_settings(self) -> None:
+        """Pool size, overflow and connect timeout reach the database's pool settings."""
+        settings = Settings(database_pool_size=3, database_max_overflow=1, database_connect_timeout_seconds=4)
+        assert settings.pool_settings() == PoolSettings(3, 1, 4.0)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from callout.domain.auth import Role
 from callout.domain.ids import new_id
 from callout.domain.instances import FEATURES, Instance, TokenRecord, generate_token, hash_token
-from callout.errors import InvalidArgument, NotFound
+from callout.errors import FailedPrecondition, InvalidArgument, NotFound
 from callout.services.context import ServiceContext
 from callout.services.secrets import write_private_file
 from callout.services.webkeys import ensure_web_key
@@ -34,6 +34,25 @@ async def list_instances(context: ServiceContext) -> list[Instance]:
     """Return every instance."""
     async with context.database.read() as conn:
         return await store.list_instances(conn)
+
+
+async def choose_instance(context: ServiceContext, given: str | None) -> str:
+    """The instance a command acts in: the one given, else the only one; with none or several, say which exist."""
+    if given:
+        return given
+    existing = await list_instances(context)
+    if len(existing) == 1:
+        return existing[0].id
+    if not existing:
+        raise FailedPrecondition(
+            "Errors.Instance.NotChosen",
+            "there is no instance yet; create one with `callout instances create --name NAME`",
+            verbatim=True,
+        )
+    listed = ", ".join(f"{instance.id} ({instance.name})" for instance in existing)
+    raise FailedPrecondition(
+        "Errors.Instance.NotChosen", f"pass --instance, one of {len(existing)} instances: {listed}", verbatim=True
+    )
 
 
 async def set_feature(context: ServiceContext, instance_id: str, feature: str, enabled: bool) -> Instance:
@@ -91,10 +110,18 @@ async def revoke_token(context: ServiceContext, token_id: str) -> None:
     await context.database.write(revoke)
 
 
-async def bootstrap(context: ServiceContext, data_dir: Path) -> Path | None:
+@dataclass(frozen=True)
+class FirstStart:
+    """What the very first start created: the default instance and the file holding its owner's token."""
+
+    instance_id: str
+    token_file: Path
+
+
+async def bootstrap(context: ServiceContext, data_dir: Path) -> FirstStart | None:
     """On the very first start create the default instance and its owner's token file.
 
-    Returns the token file's path when it was written, None when the instance already existed.
+    Returns what was created, or None when an instance already existed.
     """
     existing = await list_instances(context)
     for instance in existing:  # instances from before web keys existed get theirs now
@@ -105,4 +132,4 @@ async def bootstrap(context: ServiceContext, data_dir: Path) -> Path | None:
     _, token = await create_token(context, instance.id, Role.IAM_OWNER)
     path = data_dir / ADMIN_PAT_FILE
     write_private_file(path, token + "\n")
-    return path
+    return FirstStart(instance.id, path)

@@ -60,15 +60,21 @@ def decode_master_key(encoded: str) -> bytes:
     return key
 
 
-def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
-    """Use the configured key, else the one in the data dir, else create one there (mode 0600)."""
+def load_master_key(data_dir: Path, configured: str | None) -> bytes | None:
+    """The configured key, else the one in the data dir, else None."""
     if configured:
         return decode_master_key(configured)
     path = data_dir / MASTER_KEY_FILE
-    if path.exists():
-        return decode_master_key(path.read_text())
+    return decode_master_key(path.read_text()) if path.exists() else None
+
+
+def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
+    """Use the configured key, else the one in the data dir, else create one there (mode 0600)."""
+    found = load_master_key(data_dir, configured)
+    if found is not None:
+        return found
     key = os.urandom(32)
-    write_private_file(path, base64.b64encode(key).decode() + "\n")
+    write_private_file(data_dir / MASTER_KEY_FILE, base64.b64encode(key).decode() + "\n")
     return key
 
 

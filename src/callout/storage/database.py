@@ -13,16 +13,20 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+import structlog
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from callout.errors import Unavailable
-from callout.storage.failures import Failure, classify
+from callout.storage.failures import Failure, classify, describe_unreachable
+from callout.storage.urls import parse_database_url
 
 T = TypeVar("T")
+log = structlog.get_logger("callout.database")
 _AFTER_COMMIT = "callout_after_commit"
 _DATABASE = "callout_database"
 
@@ -39,20 +43,36 @@ Connection = AsyncConnection
 
 
 def redact_url(url: str) -> str:
-    """The database URL with any password hidden, for logs; an unparseable URL is hidden whole."""
+    """The database URL with any password hidden, for logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "***"  # its password cannot be told from the rest
+    except (sa.exc.ArgumentError, ValueError):
+        return "(a malformed database URL)"  # never echo it: it may hold a password
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """How many PostgreSQL connections one process keeps and opens, and how long a connect may take."""
+
+    size: int = 10
+    max_overflow: int = 10
+    connect_timeout_seconds: float = 10.0
 
 
 class Database:
-    """The process's handle on the database."""
+    """The process's handle on the database.
 
-    def __init__(self, url: str) -> None:
-        self.url = make_url(url)
+    ``url`` may name the driver the way people write it (``postgres://``, ``postgresql://``); a URL
+    callout cannot use is a ValueError saying so in one line.
+    """
+
+    def __init__(self, url: str, pool: PoolSettings | None = None) -> None:
+        self.url = parse_database_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
+        pool = pool or PoolSettings()
+        # Also used by connections made outside the pool (the LISTEN connection, storage/notify.py).
+        self.connect_args = {} if self.is_sqlite else connect_arguments(self.url, pool)
+        self.engine: AsyncEngine = _create_engine(self.url, self.is_sqlite, pool)
         self._write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         self._closed = False
         # Set after a commit that enqueued deliveries: this process's workers wake without polling.
@@ -124,7 +144,6 @@ WRITE_ATTEMPTS = 5
 _BACKOFF_BASE_SECONDS = 0.005
 _BACKOFF_CAP_SECONDS = 0.2
 
-UNREACHABLE = "the database cannot be reached"
 CONNECTION_LOST = "the database connection was lost"
 OUTCOME_UNKNOWN = "the connection broke while committing: the change may or may not have been stored"
 BUSY = "the database is busy and did not store the change; retry"
@@ -154,29 +173,49 @@ def _database_errors_as_unavailable(committing: bool = False) -> Iterator[None]:
         failure = classify(error)
         if failure is Failure.OTHER:
             raise
-        raise _unavailable(failure, committing) from error
+        raise _unavailable(failure, committing, error) from error
 
 
-def _unavailable(failure: Failure, committing: bool) -> Unavailable:
+def _unavailable(failure: Failure, committing: bool, error: sa.exc.DBAPIError) -> Unavailable:
     if failure is Failure.CONFLICT:
         return WriteConflict()
     if failure is Failure.BUSY:
         return Unavailable("Errors.Database.Busy", BUSY)
     if committing:
         return Unavailable("Errors.Database.OutcomeUnknown", OUTCOME_UNKNOWN)
-    detail = UNREACHABLE if failure is Failure.UNREACHABLE else CONNECTION_LOST
+    if failure is Failure.LOST:
+        return Unavailable("Errors.Database.Unavailable", CONNECTION_LOST)
+    detail = describe_unreachable(error)
+    # The driver's own words stay in the debug log (libpq never puts the password in them).
+    log.debug("database.unreachable", cause=detail, driver_error=str(error.orig))
     return Unavailable("Errors.Database.Unavailable", detail)
 
 
-def _create_engine(url: str, is_sqlite: bool) -> AsyncEngine:
+def _create_engine(url: URL, is_sqlite: bool, pool: PoolSettings) -> AsyncEngine:
     if not is_sqlite:
         # No pre-ping: it costs a round trip per checkout; a dropped connection invalidates the pool and
         # surfaces once as Unavailable instead.
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+        return create_async_engine(
+            url,
+            pool_size=pool.size,
+            max_overflow=pool.max_overflow,
+            pool_recycle=1800,
+            connect_args=connect_arguments(url, pool),
+        )
     engine = create_async_engine(url, connect_args={"timeout": 30})
     sa.event.listen(engine.sync_engine, "connect", _configure_sqlite)
     sa.event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
+
+
+def connect_arguments(url: URL, pool: PoolSettings) -> dict[str, Any]:
+    """psycopg's connect arguments: a connect timeout, unless the URL sets its own ``connect_timeout``.
+
+    Without one an unreachable host hangs a start (or a request) for the kernel's TCP timeout, minutes.
+    """
+    if "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": max(1, round(pool.connect_timeout_seconds))}
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -32,7 +32,7 @@ async def listen_for_deliveries(database: Database, stop: asyncio.Event) -> None
 
 
 async def _listen(url: str, database: Database, stop: asyncio.Event) -> None:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, **database.connect_args) as conn:
         await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         stopping = asyncio.ensure_future(stop.wait())
         try:
