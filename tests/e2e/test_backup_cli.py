@@ -206,6 +206,7 @@ class TestRotateEnvironmentKey:
         """After a rotation the old CALLOUT_MASTER_KEY stops ``serve`` with one clear line, not a failing call."""
         old_key = base64.b64encode(os.urandom(32)).decode()
         storage = ("--data-dir", str(tmp_path / "data"))
+        run_callout_in_process("migrate", *storage, env={"CALLOUT_MASTER_KEY": old_key})
         run_callout_in_process(
             "instances", "create", "--name", "rotated", *storage, env={"CALLOUT_MASTER_KEY": old_key}
         )
@@ -219,6 +220,7 @@ class TestRotateEnvironmentKey:
         """A secret that does not open stops the rotation after the key was printed; the error says nothing changed."""
         old_key = base64.b64encode(os.urandom(32)).decode()
         storage = ("--data-dir", str(tmp_path / "data"))
+        run_callout_in_process("migrate", *storage, env={"CALLOUT_MASTER_KEY": old_key})
         run_callout_in_process("instances", "create", "--name", "broken", *storage, env={"CALLOUT_MASTER_KEY": old_key})
         with sqlite3.connect(tmp_path / "data" / "callout.db") as conn:
             instance_id = conn.execute("SELECT id FROM instances").fetchone()[0]

@@ -176,11 +176,11 @@ class TestDatabaseUrls:
         assert cli_in_process("instances", "list", *args).returncode == 0
 
     def test_unknown_scheme_is_one_line(self, cli_in_process: RunCli, tmp_path: Path) -> None:
-        """An unknown scheme is a usage error naming it, without the password."""
+        """An unknown scheme is a one-line settings error (exit 1) naming it, without the password."""
         result = cli_in_process(
             "migrate", "--data-dir", str(tmp_path), "--database-url", "mysql://u:pw@127.0.0.1/x", check=False
         )
-        assert result.returncode == 2
+        assert result.returncode == 1
         assert "unsupported database URL (scheme 'mysql')" in result.stderr
         assert "u:pw" not in result.stderr
 

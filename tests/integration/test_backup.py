@@ -29,7 +29,7 @@ def make_data_dir(tmp_path: Path) -> MakeDataDir:
         settings = Settings(data_dir=tmp_path / name, master_key=None)
 
         async def initialise() -> None:
-            await (await open_context(settings)).close()
+            await (await open_context(settings, create=True)).close()
 
         asyncio.run(initialise())
         with sqlite3.connect(settings.data_dir / "callout.db") as conn:
