@@ -11,6 +11,7 @@ from typing import IO, Any
 import structlog
 import uvicorn
 
+from callout import tracing
 from callout.api.app import create_app, with_api_catalog
 from callout.api.metrics import ApiMetrics, metrics_app
 from callout.listeners import ConnectionLimits, metrics_listener, uvicorn_config
@@ -38,6 +39,7 @@ async def run_server(settings: Settings) -> None:
     its graceful shutdown, so code after ``serve()`` would never run.
     """
     with _process_lock(settings):
+        tracing.start()  # shut down by the app's lifespan
         served = await build_app(settings)
         limits = ConnectionLimits.from_settings(settings)
         config = uvicorn_config(served.app, settings.host, settings.port, limits, settings.forwarded_allow_ips)
@@ -84,6 +86,7 @@ async def build_app(settings: Settings) -> ServedApp:
 async def run_workers(settings: Settings, count: int) -> None:
     """Deliver with ``count`` workers and no API until SIGINT or SIGTERM; metrics on their own listener."""
     with _process_lock(settings):
+        tracing.start()
         context = await open_context(settings)
         pool = WorkerPool(context, count, settings.worker_settings())
         metrics = ApiMetrics()
@@ -98,4 +101,5 @@ async def run_workers(settings: Settings, count: int) -> None:
                 await pool.wait()
         finally:
             await context.close()
+            await asyncio.to_thread(tracing.shutdown)
             log.info("worker.stopped")
