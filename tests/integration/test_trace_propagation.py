@@ -1,4 +1,4 @@
-"""Tracing off: a caller's W3C trace context reaches targets unchanged, now and in later deliveries (docs/tracing.md)."""
+"""Tracing off: a caller's W3C trace context reaches targets unchanged, now and later (docs/tracing.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ async def _event_target(engine: Engine) -> tuple[Receiver, str]:
         engine.context, engine.principal, methods=[], functions=[], events=["order.paid"]
     )
     receiver = await engine.receivers.start(answer(200, {}))
-    created = await engine.rpc("CreateTarget", {"name": "orders", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url()})
+    body = {"name": "orders", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url()}
+    created = await engine.rpc("CreateTarget", body)
     await engine.bind({"event": {"event": "order.paid"}}, [created.json()["id"]])
     return receiver, created.json()["signingKey"]
 

@@ -18,7 +18,8 @@ import sys
 import callout.server, callout.cli, callout.integrations.asgi, callout.services.worker
 from callout import tracing
 on = tracing.start()
-loaded = sorted(m for m in sys.modules if m.startswith(("opentelemetry.sdk", "opentelemetry.exporter", "callout.tracing.otel")))
+sdk = ("opentelemetry.sdk", "opentelemetry.exporter", "callout.tracing.otel")
+loaded = sorted(m for m in sys.modules if m.startswith(sdk))
 tracing.shutdown()
 print(on, len(loaded))
 """
