@@ -36,7 +36,10 @@ def _probe(**variables: str) -> str:
 class TestEnabledBy:
     @pytest.mark.parametrize(
         "environ",
-        [{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h/x"}],
+        [
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h/x"},
+        ],
     )
     def test_an_endpoint_switches_tracing_on(self, environ: dict[str, str]) -> None:
         """Either endpoint variable alone switches tracing on."""
