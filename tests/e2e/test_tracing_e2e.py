@@ -176,3 +176,14 @@ def _push_traced(server: Server, receiver: RecordingReceiver, traceparent: str) 
     finally:
         _bind(server, {"event": {"event": EVENT_TYPE}}, [])
     return target_id
+
+
+class TestShutdown:
+    def test_spans_still_buffered_are_exported_on_sigterm(self, start_server: StartServer, otlp: OtlpReceiver) -> None:
+        """With a batch delay longer than the test, a call's span reaches the receiver when the server stops."""
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "600000"}
+        server = start_server("sqlite", env=env)
+        traceparent, trace_id, _ = _traceparent()
+        _rpc(server, f"{ACTION}/ListTargets", {}, traceparent)
+        server.stop()
+        assert _wait_for_names(otlp, trace_id, "zitadel.action.v2.ActionService/ListTargets")
