@@ -134,6 +134,14 @@ class TestSynchronousCall:
         )
         assert not any("/" in str(value) for value in attributes.values())
 
+    def test_span_contexts_are_restored_cleanly(
+        self, traced_server: Server, otlp: OtlpReceiver, receiver: RecordingReceiver
+    ) -> None:
+        """Every span is detached in the context it was attached in: the server logs no context error."""
+        _, trace_id, _ = _call_get_target_traced(traced_server, receiver)
+        _wait_for_names(otlp, trace_id, "zitadel.action.v2.ActionService/GetTarget")
+        assert "Failed to detach context" not in traced_server.log_text()
+
 
 class TestPushedEvents:
     def test_delivery_attempt_continues_the_push_callers_trace(
