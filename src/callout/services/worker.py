@@ -185,15 +185,7 @@ class DeliveryWorker:
 
     async def _traced_deliver(self, delivery: Delivery, router: Router) -> AttemptResult:
         assert TRACING.otel is not None  # only chosen while tracing is on
-        attributes: dict[str, str | int] = {
-            "callout.delivery.id": delivery.id,
-            "callout.delivery.attempt": delivery.attempts + 1,
-            "callout.target.id": delivery.target_id,
-            "callout.execution.id": delivery.execution_id,
-        }
-        if delivery.event_id is not None:
-            attributes["callout.event.id"] = delivery.event_id
-        span = TRACING.otel.delivery_attempt(attributes, delivery.trace)
+        span = TRACING.otel.delivery_attempt(_span_attributes(delivery), delivery.trace)
         failure: str | None = "error"
         try:
             result = await self._deliver(delivery, router)
@@ -278,6 +270,19 @@ class DeliveryWorker:
         if due is None:
             return DeliveryState.FAILED, None
         return DeliveryState.PENDING, due
+
+
+def _span_attributes(delivery: Delivery) -> dict[str, str | int]:
+    """What a delivery attempt's span says: ids and the attempt's number in its round, never the payload."""
+    attributes: dict[str, str | int] = {
+        "callout.delivery.id": delivery.id,
+        "callout.delivery.attempt": delivery.attempts + 1,
+        "callout.target.id": delivery.target_id,
+        "callout.execution.id": delivery.execution_id,
+    }
+    if delivery.event_id is not None:
+        attributes["callout.event.id"] = delivery.event_id
+    return attributes
 
 
 def _head(response: OutboundResponse | None) -> str | None:

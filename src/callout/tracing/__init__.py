@@ -48,10 +48,11 @@ def enabled_by(environ: Mapping[str, str]) -> bool:
 
 def start(environ: Mapping[str, str] | None = None) -> bool:
     """Switch tracing on if the environment asks for it; returns whether it is on."""
-    if TRACING.otel is None and enabled_by(os.environ if environ is None else environ):
+    variables = os.environ if environ is None else environ
+    if TRACING.otel is None and enabled_by(variables):
         from callout.tracing.otel import OtelTracing  # only when on: off costs no import
 
-        TRACING.otel = OtelTracing.from_environment(os.environ if environ is None else environ)
+        TRACING.otel = OtelTracing.from_environment(variables)
     return TRACING.otel is not None
 
 
