@@ -134,6 +134,21 @@ class TestSynchronousCall:
         )
         assert not any("/" in str(value) for value in attributes.values())
 
+    def test_untraced_caller_gets_a_new_trace_the_target_joins(
+        self, traced_server: Server, otlp: OtlpReceiver, receiver: RecordingReceiver
+    ) -> None:
+        """Without a caller's traceparent the API span starts a trace, and the target is sent that trace."""
+        target_id = _target(traced_server, receiver)
+        condition = {"request": {"method": f"{ACTION}/GetTarget"}}
+        _bind(traced_server, condition, [target_id])
+        try:
+            _rpc(traced_server, f"{ACTION}/GetTarget", {"id": target_id})
+        finally:
+            _bind(traced_server, condition, [])
+        trace_id = str(receiver.last.header("traceparent", ""))[3:35]
+        (api,) = _wait_for_names(otlp, trace_id, "zitadel.action.v2.ActionService/GetTarget")
+        assert api.parent_span_id == ""
+
     def test_span_contexts_are_restored_cleanly(
         self, traced_server: Server, otlp: OtlpReceiver, receiver: RecordingReceiver
     ) -> None:
