@@ -7,6 +7,7 @@ One server per backend exports with a short batch delay; each test starts its ow
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from callout.testing import RecordingReceiver
-from tests.e2e.conftest import Server, StartServer
+from tests.e2e.conftest import STOP_TIMEOUT_SECONDS, Server, StartServer, callout_command, child_environment
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -210,3 +211,23 @@ class TestShutdown:
         _rpc(server, f"{ACTION}/ListTargets", {}, traceparent)
         server.stop()
         assert _wait_for_names(otlp, trace_id, "zitadel.action.v2.ActionService/ListTargets")
+
+
+class TestWorkerProcess:
+    def test_traced_worker_continues_the_context_an_untraced_server_stored(
+        self, start_server: StartServer, otlp: OtlpReceiver, receiver: RecordingReceiver
+    ) -> None:
+        """A traced ``callout worker`` delivers a push stored by an untraced server inside the pusher's trace."""
+        server = start_server("postgresql", extra_args=("--dev", "--workers", "0"))
+        traceparent, trace_id, parent_id = _traceparent()
+        env = {**child_environment(), "CALLOUT_DEV": "true", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.endpoint
+        command = [*callout_command(), "worker", *server.storage_args(), "--metrics-address", ""]
+        worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _push_traced(server, receiver, traceparent)
+            (attempt,) = _wait_for_names(otlp, trace_id, "delivery attempt")
+        finally:
+            worker.terminate()
+            worker.wait(STOP_TIMEOUT_SECONDS)
+        assert attempt.parent_span_id == parent_id
