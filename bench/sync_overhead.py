@@ -14,6 +14,9 @@ In one run this measures, alternating in blocks so machine noise hits all alike:
   applied).
 
     .venv/bin/python bench/sync_overhead.py --calls 3000
+
+With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, tracing is on and every chain and target call makes its
+spans (docs/tracing.md): that run shows what tracing costs.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 
+from callout import tracing
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Principal, Role
@@ -156,6 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     payload_types = [PayloadType[name.strip().upper()] for name in args.payloads.split(",") if name.strip()]
     configure_logging("json", "warning")  # as in production: per-call info lines are filtered out
+    tracing.start()  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set: measures what tracing costs (docs/tracing.md)
     port = _free_port()
     receiver = subprocess.Popen([sys.executable, str(RECEIVER), str(port)])
     try:
@@ -164,6 +169,7 @@ def main() -> None:
     finally:
         receiver.terminate()
         receiver.wait(10)
+        tracing.shutdown()
     _print(samples)
 
 

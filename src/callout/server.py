@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import IO, Any
 
 import structlog
 
+from callout import tracing
 from callout.api.app import create_app, with_api_catalog
 from callout.api.cutoff import ShutdownCutoff
 from callout.api.metrics import ApiMetrics, metrics_app
@@ -39,6 +41,7 @@ async def run_server(settings: Settings) -> None:
     lifespan stops the workers and closes the services, and the function returns (exit status 0).
     """
     with _process_lock(settings):
+        tracing.start()  # shut down by the app's lifespan
         served = await build_app(settings)
         limits = ConnectionLimits.from_settings(settings)
         grace = settings.shutdown_grace.total_seconds()
@@ -135,6 +138,7 @@ async def run_workers(settings: Settings, count: int) -> None:
     Metrics are served on their own listener.
     """
     with _process_lock(settings):
+        tracing.start()
         context = await open_context(settings, create=True)
         pool = WorkerPool(context, count, settings.worker_settings(), settings.shutdown_grace.total_seconds())
         metrics = ApiMetrics()
@@ -153,5 +157,6 @@ async def run_workers(settings: Settings, count: int) -> None:
                     await pool.wait()
         finally:
             await context.close()
+            await asyncio.to_thread(tracing.shutdown)
         log_shutdown(signals, pool.report)
         log.info("worker.stopped")

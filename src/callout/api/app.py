@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 import callout
+from callout import tracing
 from callout.api.action_service import action_rpcs
 from callout.api.connect import mount_connect
 from callout.api.delivery_service import delivery_rpcs
@@ -58,6 +60,8 @@ def create_app(
             await workers.stop()
         if owns_context:
             await context.close()
+            # The process's last spans: uvicorn ends a SIGTERM by re-raising it, so atexit never runs.
+            await asyncio.to_thread(tracing.shutdown)
 
     # No slash redirects: a trailing slash is an unknown path, answered in the transport's shape.
     app = FastAPI(

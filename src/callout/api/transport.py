@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.requests import ClientDisconnect, Request
@@ -18,8 +18,14 @@ from callout.api.rpc import Rpc, invoke
 from callout.errors import CalloutError, Internal
 from callout.services.auth import authenticate
 from callout.services.context import ServiceContext
+from callout.tracing import TRACING, accept, release
+
+if TYPE_CHECKING:
+    from callout.tracing.otel import ActiveSpan
 
 log = structlog.get_logger("callout.api")
+# Codes that mark a server span as failed; a client's mistake (invalid_argument, not_found, …) does not.
+_SERVER_FAULTS = frozenset({"internal", "unknown", "unavailable", "deadline_exceeded", "data_loss"})
 ErrorRenderer = Callable[[CalloutError], dict[str, Any]]
 
 
@@ -53,6 +59,10 @@ async def handle_rpc(
     state: ApiState = request.app.state.api
     started = time.perf_counter()
     code, error_id = "ok", ""
+    otel = TRACING.otel
+    # The caller's trace context: the parent of the call's span when tracing is on, else sent on as it is.
+    span = None if otel is None else otel.server_call(rpc.full_method, transport.name, request.headers.get)
+    incoming = accept(request.headers.get) if otel is None else None
     try:
         principal = await authenticate(state.context, request.headers.get("authorization"))
         result = await invoke(rpc, state.context, principal, lambda: body_reader(request), request.headers.items())
@@ -70,8 +80,17 @@ async def handle_rpc(
         internal = Internal("Errors.Internal", "an unexpected error occurred")
         return JSONResponse(transport.render_error(internal), status_code=500)
     finally:
+        release(incoming)
+        if span is not None:
+            _end_span(span, code)
         elapsed = time.perf_counter() - started
         state.metrics.observe(rpc.full_method, transport.name, code, elapsed)
         fields = {"error": error_id} if error_id else {}
         ms = round(elapsed * 1000, 2)
         log.info("rpc", rpc=rpc.full_method, transport=transport.name, code=code, ms=ms, **fields)
+
+
+def _end_span(span: ActiveSpan, code: str) -> None:
+    if code != "ok":
+        span.span.set_attribute("rpc.connect_rpc.error_code", code)
+    span.end(code if code in _SERVER_FAULTS else None)

@@ -27,6 +27,7 @@ from typing import Any, Self
 import aiohttp
 
 from callout import __version__
+from callout.tracing import add_headers
 
 DISPATCH_SERVICE = "callout.v1.DispatchService"
 USER_AGENT = f"callout-dispatch-client/{__version__}"
@@ -225,6 +226,7 @@ class DispatchClient:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
         }
+        add_headers(headers)  # the trace this call belongs to continues in callout (docs/tracing.md)
         async with self._open_session().post(url, data=json.dumps(body), headers=headers) as response:
             return response.status, await _read_bounded(response)
 

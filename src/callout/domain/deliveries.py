@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from callout.domain.queries import Pagination
+from callout.domain.trace_context import TraceContext
 
 
 class DeliveryState(enum.StrEnum):
@@ -28,6 +29,8 @@ class NewDelivery:
     execution_id: str
     payload: bytes
     event_id: int | None = None
+    # The trace context of the call that caused it, so that its attempts continue that trace.
+    trace: TraceContext | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Delivery:
     updated_at: datetime
     last_status: int | None = None
     last_error: str | None = None
+    trace: TraceContext | None = None
 
     @property
     def webhook_id(self) -> str:

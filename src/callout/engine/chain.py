@@ -29,6 +29,7 @@ import structlog
 from callout.delivery.sender import DeliveryError, OutboundRequest, OutboundResponse, Sender
 from callout.domain.clock import Clock
 from callout.domain.targets import PayloadType, TargetType
+from callout.domain.trace_context import TraceContext
 from callout.engine.jose import JoseKeys
 from callout.engine.outcomes import TargetAnswer, delivery_failure, interpret_response
 from callout.engine.router import RoutedTarget, WebKey
@@ -40,6 +41,7 @@ from callout.engine.signing import (
 )
 from callout.errors import CalloutError, FailedPrecondition
 from callout.logs import info_enabled
+from callout.tracing import TRACING, add_headers
 
 log = structlog.get_logger("callout.engine")
 EnqueueAsync = Callable[[RoutedTarget, bytes], Awaitable[None]]
@@ -74,26 +76,51 @@ class ChainRunner:
         exchange: Exchange,
         web_key: WebKey | None = None,
         enqueue_async: EnqueueAsync | None = None,
+        execution_id: str = "",
     ) -> None:
         """Call every target in order; raises the error of the first interrupting failure.
 
         ``web_key`` is the instance's active web key, which signs the bodies of JWT and JWE targets.
         ``rest_async`` targets go to ``enqueue_async`` (the durable queue) when given, else they are
-        sent in the background.
+        sent in the background. ``execution_id`` (e.g. ``request/pkg.Service/Method``) names the
+        chain's span when tracing is on.
         """
-        for routed in chain:
-            if routed.target.target_type is TargetType.ASYNC:
-                await self._hand_off(routed, exchange.body(), web_key, enqueue_async)
-                continue
-            try:
-                answer = await self._call(routed, exchange.body(), web_key)
-                # is_json first: a JSON answer is never empty, and this skips a property call per target.
-                if routed.target.target_type is TargetType.CALL and (answer.is_json or not answer.is_empty):
-                    exchange.apply(answer)
-            except CalloutError as error:
-                _log_failure(routed, error)
-                if routed.target.interrupt_on_error:
-                    raise
+        otel = TRACING.otel
+        # Tracing off: no span and no extra await layer, the sender is still awaited from here.
+        span = None if otel is None else otel.chain(execution_id, len(chain))
+        call = self._call if otel is None else self._traced_call
+        failure: str | None = None
+        try:
+            for routed in chain:
+                if routed.target.target_type is TargetType.ASYNC:
+                    await self._hand_off(routed, exchange.body(), web_key, enqueue_async)
+                    continue
+                try:
+                    answer = await call(routed, exchange.body(), web_key)
+                    # is_json first: a JSON answer is never empty, and this skips a property call per target.
+                    if routed.target.target_type is TargetType.CALL and (answer.is_json or not answer.is_empty):
+                        exchange.apply(answer)
+                except CalloutError as error:
+                    _log_failure(routed, error)
+                    if routed.target.interrupt_on_error:
+                        failure = error.message_id
+                        raise
+        finally:
+            if span is not None:
+                span.end(failure)
+
+    async def _traced_call(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> TargetAnswer:
+        assert TRACING.otel is not None  # only chosen while tracing is on
+        target = routed.target
+        span = TRACING.otel.target_call(target.id, target.target_type.name.lower(), target.endpoint)
+        failure: str | None = None
+        try:
+            return await self._call(routed, body, web_key)
+        except CalloutError as error:
+            failure = error.message_id
+            raise
+        finally:
+            span.end(failure)
 
     async def _call(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None) -> TargetAnswer:
         # The sender is awaited here directly, not through send(): each await layer is resumed on every
@@ -113,22 +140,49 @@ class ChainRunner:
         return answer
 
     async def send(
-        self, routed: RoutedTarget, body: bytes, web_key: WebKey | None = None, *, webhook_id: str | None = None
+        self,
+        routed: RoutedTarget,
+        body: bytes,
+        web_key: WebKey | None = None,
+        *,
+        webhook_id: str | None = None,
+        trace: TraceContext | None = None,
     ) -> OutboundResponse:
         """Encode, sign and send one JSON body to one target.
 
-        ``webhook_id`` is the stable id of a durable delivery (a fresh one per call by default).
-        Raises CalloutError when the body cannot be made (a missing key) and DeliveryError when
-        nothing came back.
+        ``webhook_id`` is the stable id of a durable delivery (a fresh one per call by default), and
+        ``trace`` the trace context stored with it. Raises CalloutError when the body cannot be made
+        (a missing key) and DeliveryError when nothing came back.
         """
-        response = await self._sender.send(self.prepare(routed, body, web_key, webhook_id))
-        _log_call(routed, response)
+        otel = TRACING.otel
+        target = routed.target
+        # Off: no span, and the sender is awaited directly. On, the span is current while the request
+        # is prepared, so that its traceparent names it.
+        span = None if otel is None else otel.target_call(target.id, target.target_type.name.lower(), target.endpoint)
+        failure: str | None = None
+        try:
+            response = await self._sender.send(self.prepare(routed, body, web_key, webhook_id, trace))
+            _log_call(routed, response)
+        except (CalloutError, DeliveryError) as error:
+            failure = error.message_id if isinstance(error, CalloutError) else error.reason
+            raise
+        finally:
+            if span is not None:
+                span.end(failure)
         return response
 
     def prepare(
-        self, routed: RoutedTarget, body: bytes, web_key: WebKey | None = None, webhook_id: str | None = None
+        self,
+        routed: RoutedTarget,
+        body: bytes,
+        web_key: WebKey | None = None,
+        webhook_id: str | None = None,
+        trace: TraceContext | None = None,
     ) -> OutboundRequest:
-        """The signed request for one JSON body to one target; raises CalloutError when a key is missing."""
+        """The signed request for one JSON body to one target; raises CalloutError when a key is missing.
+
+        The trace context goes in headers only: the body and its signature are the same with or without it.
+        """
         now = self._clock.now()
         body = self.encode(routed, body, web_key, now)
         timestamp = int(now.timestamp())
@@ -137,6 +191,7 @@ class ChainRunner:
             SIGNATURE_HEADER: compute_signature_header(body, routed.secrets_at(now), timestamp),
             **standard_webhook_headers(webhook_id or new_webhook_id(), timestamp),
         }
+        add_headers(headers, trace)
         return OutboundRequest(routed.target.endpoint, body, headers, routed.target.timeout.total_seconds())
 
     def encode(self, routed: RoutedTarget, body: bytes, web_key: WebKey | None, now: datetime) -> bytes:
@@ -193,6 +248,8 @@ def _log_failure(routed: RoutedTarget, error: CalloutError) -> None:
 
 
 def _log_call(routed: RoutedTarget, response: OutboundResponse) -> None:
+    if TRACING.otel is not None:
+        TRACING.otel.record_status(response.status)
     if info_enabled():
         log.info("target.called", target=routed.target.id, status=response.status, ms=_ms(response))
 

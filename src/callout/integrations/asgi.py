@@ -50,6 +50,7 @@ from callout.integrations.bodies import (
     send_json_error,
     with_content_length,
 )
+from callout.tracing import accept, release
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = Mapping[str, Sequence[str]]
@@ -172,7 +173,12 @@ class CalloutMiddleware:
             return
         if self._register:
             await self.ensure_registered(scope)
-        await _Call(self, method, scope, send).run(receive)
+        # The client's trace context travels on with the Dispatch calls of this request (docs/tracing.md).
+        incoming = accept(lambda name: _header_text(scope, name))
+        try:
+            await _Call(self, method, scope, send).run(receive)
+        finally:
+            release(incoming)
 
     def method_for(self, scope: Scope) -> str | None:
         """The full method of this request, or None when it passes through untouched."""
@@ -309,6 +315,11 @@ class _Call:
         except NonFiniteNumber:
             log.warning("callout.response_not_finite", method=self.method, skipped="response execution")
         return None
+
+
+def _header_text(scope: Scope, name: str) -> str | None:
+    value = header(scope.get("headers", []), name.encode())
+    return None if value is None else value.decode("latin-1")
 
 
 def _identity_args(identity: Identity) -> dict[str, str | None]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from callout import tracing
 from callout.domain.auth import Principal
 from callout.domain.deliveries import NewDelivery
 from callout.domain.events import Event, NewEvent
 from callout.domain.executions import event_lookup_id
 from callout.domain.ids import new_id
+from callout.domain.trace_context import TraceContext
 from callout.engine import payloads
 from callout.engine.router import candidate_ids
 from callout.storage import deliveries as delivery_store
@@ -37,19 +39,21 @@ async def record_events(conn: Connection, new: list[NewEvent], now: datetime) ->
     """Append events of one instance and enqueue their deliveries: a handful of statements for any count."""
     stored = await event_store.append_events(conn, new, now)
     routes = await execution_store.all_routes(conn, stored[0].instance_id, kind="event") if stored else {}
-    deliveries = [delivery for event in stored for delivery in _deliveries_for(event, routes)]
+    trace = tracing.current()  # the deliveries continue the trace of the call that made the events
+    deliveries = [delivery for event in stored for delivery in _deliveries_for(event, routes, trace)]
     await delivery_store.enqueue(conn, deliveries, now)
     return stored
 
 
-def _deliveries_for(event: Event, routes: dict[str, list[str]]) -> list[NewDelivery]:
+def _deliveries_for(event: Event, routes: dict[str, list[str]], trace: TraceContext | None) -> list[NewDelivery]:
     lookup = event_lookup_id(event.event_type)
     matched = next((candidate for candidate in candidate_ids(lookup) if routes.get(candidate)), None)
     if matched is None:
         return []
     body = event_body(event)
     return [
-        NewDelivery(new_id(), event.instance_id, target_id, matched, body, event.id) for target_id in routes[matched]
+        NewDelivery(new_id(), event.instance_id, target_id, matched, body, event.id, trace)
+        for target_id in routes[matched]
     ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from callout import tracing
 from callout.domain.auth import Principal
 from callout.domain.deliveries import NewDelivery
 from callout.domain.executions import ConditionType, function_lookup_id, request_lookup_id
@@ -169,7 +170,9 @@ async def run_request_execution(
     if not route.chain:
         return request
     exchange = RequestExchange(principal, full_method, headers, request, project_id, shape)
-    await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
+    await context.chains.run(
+        route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id), route.lookup_id
+    )
     return exchange.request
 
 
@@ -198,7 +201,9 @@ async def run_response_execution(
         return response
     shown = _without(response, private_fields)
     exchange = ResponseExchange(principal, full_method, headers, request, shown, project_id, shape)
-    await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
+    await context.chains.run(
+        route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id), route.lookup_id
+    )
     if not private_fields:
         return exchange.response
     kept = {name: response[name] for name in private_fields if name in response}
@@ -218,7 +223,9 @@ async def run_function(
     route = await _route(context, principal, function_lookup_id(name))
     exchange = FunctionExchange(name, function_context)
     if route.chain:
-        await context.chains.run(route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id))
+        await context.chains.run(
+            route.chain, exchange, route.web_key, _enqueuer(context, principal, route.lookup_id), route.lookup_id
+        )
     return exchange.merged()
 
 
@@ -229,7 +236,9 @@ def _enqueuer(context: ServiceContext, principal: Principal, execution_id: str) 
     """
 
     async def enqueue(routed: RoutedTarget, body: bytes) -> None:
-        delivery = NewDelivery(new_id(), principal.instance_id, routed.target.id, execution_id, body)
+        delivery = NewDelivery(
+            new_id(), principal.instance_id, routed.target.id, execution_id, body, trace=tracing.current()
+        )
 
         async def insert(conn: Connection) -> None:
             await delivery_store.enqueue(conn, [delivery], context.clock.now())

@@ -17,8 +17,10 @@ import asyncio
 import collections
 import contextlib
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -34,6 +36,7 @@ from callout.services.routing import load_routed_target
 from callout.services.webkeys import ensure_web_key
 from callout.storage import deliveries as store
 from callout.storage.database import Connection
+from callout.tracing import TRACING
 
 log = structlog.get_logger("callout.worker")
 RESPONSE_HEAD_BYTES = 1024
@@ -204,7 +207,27 @@ class DeliveryWorker:
     def _now(self) -> datetime:
         return self._context.clock.now()
 
-    async def _attempt(self, delivery: Delivery, router: Router) -> AttemptResult:
+    def _attempt(self, delivery: Delivery, router: Router) -> Coroutine[Any, Any, AttemptResult]:
+        # A plain function, so that tracing off adds no await layer to a delivery.
+        if TRACING.otel is None:
+            return self._deliver(delivery, router)
+        return self._traced_deliver(delivery, router)
+
+    async def _traced_deliver(self, delivery: Delivery, router: Router) -> AttemptResult:
+        assert TRACING.otel is not None  # only chosen while tracing is on
+        span = TRACING.otel.delivery_attempt(_span_attributes(delivery), delivery.trace)
+        failure: str | None = "error"
+        try:
+            result = await self._deliver(delivery, router)
+            span.span.set_attribute("callout.delivery.outcome", result.verdict.value)
+            if result.attempt.status is not None:
+                span.span.set_attribute("http.response.status_code", result.attempt.status)
+            failure = None if result.verdict is Verdict.SUCCEEDED else result.verdict.value
+            return result
+        finally:
+            span.end(failure)
+
+    async def _deliver(self, delivery: Delivery, router: Router) -> AttemptResult:
         started = self._now()
         clock = time.perf_counter()
         try:
@@ -212,7 +235,7 @@ class DeliveryWorker:
             if routed is None:
                 return self._result(delivery, started, clock, None, "the target no longer exists", Verdict.FAILED)
             response = await self._context.chains.send(
-                routed, delivery.payload, web_key, webhook_id=delivery.webhook_id
+                routed, delivery.payload, web_key, webhook_id=delivery.webhook_id, trace=delivery.trace
             )
         except DeliveryError as error:
             return self._result(delivery, started, clock, None, f"{error.reason}: {error}"[:500], Verdict.RETRY)
@@ -277,6 +300,19 @@ class DeliveryWorker:
         if due is None:
             return DeliveryState.FAILED, None
         return DeliveryState.PENDING, due
+
+
+def _span_attributes(delivery: Delivery) -> dict[str, str | int]:
+    """What a delivery attempt's span says: ids and the attempt's number in its round, never the payload."""
+    attributes: dict[str, str | int] = {
+        "callout.delivery.id": delivery.id,
+        "callout.delivery.attempt": delivery.attempts + 1,
+        "callout.target.id": delivery.target_id,
+        "callout.execution.id": delivery.execution_id,
+    }
+    if delivery.event_id is not None:
+        attributes["callout.event.id"] = delivery.event_id
+    return attributes
 
 
 def _head(response: OutboundResponse | None) -> str | None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from callout.domain.clock import from_micros, to_micros
 from callout.domain.deliveries import Attempt, Delivery, DeliveryQuery, DeliveryState, NewDelivery
 from callout.domain.queries import Page
+from callout.domain.trace_context import stored_trace_context
 from callout.storage.database import signal_deliveries_after_commit
 from callout.storage.schema import deliveries, delivery_attempts
 
@@ -39,6 +40,7 @@ def _delivery(row: Any) -> Delivery:
         updated_at=from_micros(row.updated_at),
         last_status=row.last_status,
         last_error=row.last_error,
+        trace=stored_trace_context(row.traceparent, row.tracestate),
     )
 
 
@@ -62,6 +64,8 @@ async def enqueue(conn: AsyncConnection, new: list[NewDelivery], now: datetime) 
             "created_at": moment,
             "round_started_at": moment,
             "updated_at": moment,
+            "traceparent": None if item.trace is None else item.trace.traceparent,
+            "tracestate": None if item.trace is None else item.trace.tracestate,
         }
         for item in new
     ]

@@ -209,6 +209,9 @@ deliveries = sa.Table(
     sa.Column("updated_at", sa.BigInteger(), nullable=False),
     sa.Column("last_status", sa.Integer(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
+    # The W3C trace context of the call that caused the delivery; its attempts continue that trace.
+    sa.Column("traceparent", sa.String(256), nullable=True),
+    sa.Column("tracestate", sa.String(512), nullable=True),
 )
 sa.Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 sa.Index("ix_deliveries_instance_created", deliveries.c.instance_id, deliveries.c.created_at)
