@@ -24,9 +24,9 @@ from tests.conftest import MakePrincipal
 Body = Callable[[Connection], Awaitable[None]]
 
 
-def _postgres_only(context: ServiceContext) -> None:
-    if context.database.is_sqlite:
-        pytest.skip("SQLite serialises writers: these conflicts cannot happen there")
+# Only the PostgreSQL variant of the database_url fixture: SQLite serialises writers, so these
+# conflicts cannot happen there.
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 def _raising(state: str, constraint: str | None = None) -> tuple[Body, list[int]]:
@@ -46,11 +46,11 @@ async def _rename(conn: Connection, instance_id: str, name: str) -> None:
 
 
 class TestWriteRetries:
+    @POSTGRES_ONLY
     async def test_a_deadlock_is_resolved_by_running_the_victim_again(
         self, context: ServiceContext, make_principal: MakePrincipal
     ) -> None:
         """Two transactions locking two rows in opposite order both commit; the victim ran twice."""
-        _postgres_only(context)
         first, second = [(await make_principal())[0].instance_id for _ in range(2)]
         holding = [asyncio.Event(), asyncio.Event()]
         attempts = [0, 0]
@@ -70,11 +70,11 @@ class TestWriteRetries:
         )
         assert sorted(attempts) == [1, 2]
 
+    @POSTGRES_ONLY
     async def test_a_serialization_failure_is_resolved_by_running_the_transaction_again(
         self, context: ServiceContext, make_principal: MakePrincipal
     ) -> None:
         """A repeatable-read transaction whose row changed under it fails once (40001), then commits."""
-        _postgres_only(context)
         instance_id = (await make_principal())[0].instance_id
         snapshot_taken, changed = asyncio.Event(), asyncio.Event()
         attempts: list[int] = []
@@ -97,12 +97,12 @@ class TestWriteRetries:
             name = (await conn.execute(sa.select(instances.c.name).where(instances.c.id == instance_id))).scalar()
         assert (len(attempts), name) == (2, "stale")
 
+    @POSTGRES_ONLY
     @pytest.mark.parametrize("state", ["40001", "40P01"])
     async def test_a_conflict_that_persists_answers_busy_after_the_last_attempt(
         self, context: ServiceContext, state: str
     ) -> None:
         """A conflict on every attempt runs the body WRITE_ATTEMPTS times, then answers Errors.Database.Busy."""
-        _postgres_only(context)
         body, attempts = _raising(state)
         with pytest.raises(Unavailable) as raised:
             await context.database.write(body)
@@ -113,36 +113,36 @@ class TestWriteRetries:
         )
         assert "conflicted" in raised.value.detail
 
+    @POSTGRES_ONLY
     async def test_a_lost_race_on_a_race_constraint_runs_again(self, context: ServiceContext) -> None:
         """A unique violation of the idempotency index counts as a conflict and is retried."""
-        _postgres_only(context)
         body, attempts = _raising("23505", "ux_events_idempotency")
         with pytest.raises(Unavailable):
             await context.database.write(body)
         assert len(attempts) == WRITE_ATTEMPTS
 
+    @POSTGRES_ONLY
     async def test_other_unique_violations_are_not_retried(self, context: ServiceContext) -> None:
         """A unique violation of a constraint not listed as a race surfaces once, as the driver's error."""
-        _postgres_only(context)
         body, attempts = _raising("23505", "some_other_constraint")
         with pytest.raises(sa.exc.IntegrityError):
             await context.database.write(body)
         assert len(attempts) == 1
 
+    @POSTGRES_ONLY
     async def test_a_busy_server_is_busy_not_unreachable(self, context: ServiceContext) -> None:
         """A server out of resources (53300) answers Errors.Database.Busy at once, never 'cannot be reached'."""
-        _postgres_only(context)
         body, attempts = _raising("53300")
         with pytest.raises(Unavailable) as raised:
             await context.database.write(body)
         assert (len(attempts), raised.value.message_id) == (1, "Errors.Database.Busy")
         assert "cannot be reached" not in raised.value.detail
 
+    @POSTGRES_ONLY
     async def test_hooks_run_once_for_the_attempt_that_commits(
         self, context: ServiceContext, make_principal: MakePrincipal
     ) -> None:
         """After-commit hooks of rolled-back attempts never run: a retried write signals its workers once."""
-        _postgres_only(context)
         first, second = [(await make_principal())[0].instance_id for _ in range(2)]
         signals: list[int] = []
         context.database.deliveries_enqueued = _CountingEvent(signals)

@@ -41,10 +41,10 @@ class TestWakeups:
             await _enqueue_then_fail(context)
         assert not context.database.deliveries_enqueued.is_set()
 
+    # LISTEN/NOTIFY is PostgreSQL's; SQLite allows one process.
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
     async def test_notify_wakes_another_process(self, context: ServiceContext, database_url: str) -> None:
         """On PostgreSQL a second Database (another process's) listening is woken by the commit."""
-        if context.database.is_sqlite:
-            pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite allows one process")
         other = Database(database_url)
         stop = asyncio.Event()
         listener = asyncio.create_task(listen_for_deliveries(other, stop))

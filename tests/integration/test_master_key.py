@@ -234,13 +234,13 @@ class TestKeyCheck:
 
 
 class TestRunningServer:
+    # PostgreSQL has no data dir lock: its operators stop every process first (docs/backups.md).
+    @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
     async def test_sqlite_rotation_is_refused_while_a_process_holds_the_data_dir(
         self, make_deployment: MakeDeployment
     ) -> None:
         """On SQLite a running serve/worker (the data dir lock) stops the rotation before it changes anything."""
         deployment = await make_deployment(targets=1)
-        if not deployment.database.is_sqlite:
-            pytest.skip("the data dir lock guards SQLite only; PostgreSQL operators stop every process first")
         before = await deployment.stored()
         with lock_sqlite_data_dir(deployment.data_dir), pytest.raises(FailedPrecondition, match="stop it before"):
             await master_key.rotate_master_key(deployment.settings(), print, ignore_progress)
