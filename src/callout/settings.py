@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class Settings(BaseSettings):
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("must be longer than 0, e.g. 1m")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        # An unknown level would reach logging.getLevelName and fail at start with a traceback.
+        if value.strip().lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().lower()
 
     @field_validator("metrics_address")
     @classmethod

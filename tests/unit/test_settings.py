@@ -77,3 +77,14 @@ class TestListenerSettings:
         """Zero or negative timeouts and connection caps are refused."""
         with pytest.raises(ValidationError):
             Settings(**{field: value})
+
+
+class TestLogLevel:
+    def test_level_is_read_in_any_case(self) -> None:
+        """`WARNING` from an environment variable is the level `warning`."""
+        assert Settings(log_level="WARNING").log_level == "warning"
+
+    def test_unknown_level_is_refused(self) -> None:
+        """A level logging does not know is a setting error, not a traceback when logging starts."""
+        with pytest.raises(ValidationError, match="must be one of debug, info, warning, error"):
+            Settings(log_level="verbose")
