@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
@@ -79,6 +81,14 @@ class Settings(BaseSettings):
             raise ValueError("must be longer than 0, e.g. 1m")
         return value
 
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked with the other settings so that a bad key is one line naming its source, never its value.
+        if value is not None and len(_base64_or_empty(value.get_secret_value())) != 32:
+            raise ValueError("must be 32 random bytes in base64, e.g. from: head -c 32 /dev/urandom | base64")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -150,6 +160,13 @@ class Settings(BaseSettings):
             retention=self.retention,
             prune_interval=self.prune_interval.total_seconds(),
         )
+
+
+def _base64_or_empty(text: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -177,6 +177,16 @@ class TestRefusals:
             load(data_dir=path.parent)
         assert "987654321" not in str(raised.value)
 
+    @pytest.mark.parametrize("key", ["not-base64-key-text", "AAAAAAAAAAAAAAAAAAAAAA=="])
+    def test_malformed_master_key_is_refused_without_echoing_it(
+        self, key: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A master key that is not base64 of 32 bytes is a setting error naming its variable, not its value."""
+        monkeypatch.setenv("CALLOUT_MASTER_KEY", key)
+        with pytest.raises(ConfigError, match=r"master_key \(env CALLOUT_MASTER_KEY\): .*32 random bytes") as raised:
+            load(data_dir=tmp_path)
+        assert key not in str(raised.value)
+
     def test_invalid_json_in_the_environment_names_the_variable(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
