@@ -39,6 +39,7 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    _route_standard_logging(renderer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -53,3 +54,24 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
         # Cached loggers make a filtered-out call nearly free; configure before the first log call.
         cache_logger_on_first_use=True,
     )
+
+
+def _route_standard_logging(renderer: Any) -> None:
+    # uvicorn and asyncio log through the standard library; unhandled, their warnings were written as
+    # plain text between the JSON lines. Only warnings and worse, as before: their info lines are noise.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                redact_secrets,
+                structlog.processors.format_exc_info,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -100,3 +101,16 @@ class TestConfiguredLogging:
             structlog.reset_defaults()
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         assert (line["token"], line["user"]) == (REDACTED, "alice")
+
+    def test_standard_library_warnings_are_json_lines(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A warning logged through the standard library (as uvicorn logs) is one JSON line too."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        configure_logging("json", "info")
+        try:
+            logging.getLogger("uvicorn.error").warning("Cancel %d running task(s)", 1)
+        finally:
+            structlog.reset_defaults()
+            root.handlers, root.level = handlers, level  # pytest's own capture handlers
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert (line["event"], line["level"], line["logger"]) == ("Cancel 1 running task(s)", "warning", "uvicorn.error")
