@@ -35,6 +35,13 @@ class TestRedaction:
         value, _source = shown_values(loaded)["database_url"]
         assert value == "postgresql+psycopg://callout:***@db.internal:5432/callout"
 
+    def test_database_password_in_the_query_is_hidden(self, tmp_path: Path) -> None:
+        """A password given as a libpq query parameter (``?password=``) is replaced by *** too."""
+        url = "postgresql+psycopg://callout@db.internal/callout?password=s3cret-pw&sslmode=require"
+        loaded = load_settings({"data_dir": tmp_path, "database_url": url})
+        value, _source = shown_values(loaded)["database_url"]
+        assert value == "postgresql+psycopg://callout@db.internal/callout?password=***&sslmode=require"
+
     def test_unparseable_database_url_is_hidden_whole(self, tmp_path: Path) -> None:
         """A database URL SQLAlchemy cannot parse is hidden entirely, as its password cannot be found."""
         loaded = load_settings({"data_dir": tmp_path, "database_url": "not a url:s3cret-pw"})

@@ -14,6 +14,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -25,6 +26,8 @@ from callout.storage.failures import Failure, classify
 T = TypeVar("T")
 _AFTER_COMMIT = "callout_after_commit"
 _DATABASE = "callout_database"
+_HIDDEN = "***"
+_SECRET_PARAMETERS = ("password", "sslpassword")
 
 
 def signal_deliveries_after_commit(conn: AsyncConnection) -> None:
@@ -41,9 +44,13 @@ Connection = AsyncConnection
 def redact_url(url: str) -> str:
     """The database URL with any password hidden, for logs; an unparseable URL is hidden whole."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except sa.exc.ArgumentError:
         return "***"  # its password cannot be told from the rest
+    # libpq also takes the password as a query parameter (?password=...).
+    query = {key: _HIDDEN if key.lower() in _SECRET_PARAMETERS else value for key, value in parsed.query.items()}
+    rendered = parsed.set(query=query).render_as_string(hide_password=True)
+    return rendered.replace(f"={quote(_HIDDEN)}", f"={_HIDDEN}")
 
 
 class Database:
