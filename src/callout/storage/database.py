@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from callout.errors import FailedPrecondition, Unavailable
+from callout.errors import Unavailable
 from callout.storage.failures import Failure, classify
 
 T = TypeVar("T")
@@ -28,10 +28,6 @@ _AFTER_COMMIT = "callout_after_commit"
 _DATABASE = "callout_database"
 _HIDDEN = "***"
 _SECRET_PARAMETERS = ("password", "sslpassword")
-_UNUSABLE_URL = (
-    "the database URL is not one callout can use: give postgresql+psycopg://user@host:5432/db "
-    "or sqlite+aiosqlite:///path/to/file.db"
-)
 
 
 def signal_deliveries_after_commit(conn: AsyncConnection) -> None:
@@ -61,13 +57,9 @@ class Database:
     """The process's handle on the database."""
 
     def __init__(self, url: str) -> None:
-        try:
-            self.url = make_url(url)
-            self.is_sqlite = self.url.get_backend_name() == "sqlite"
-            self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
-        except (sa.exc.ArgumentError, sa.exc.InvalidRequestError, ImportError):
-            # The URL is left out of the message: it may hold a password.
-            raise FailedPrecondition("Errors.Database.Url", _UNUSABLE_URL) from None
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
         self._write_lock = asyncio.Lock() if self.is_sqlite else contextlib.nullcontext()
         self._closed = False
         # Set after a commit that enqueued deliveries: this process's workers wake without polling.
