@@ -10,8 +10,6 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from callout.errors import FailedPrecondition
-
 _VERSION = "v1"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -68,11 +66,7 @@ def load_or_create_master_key(data_dir: Path, configured: str | None) -> bytes:
         return decode_master_key(configured)
     path = data_dir / MASTER_KEY_FILE
     if path.exists():
-        try:
-            return decode_master_key(path.read_text())
-        except MasterKeyError as error:
-            # A CalloutError, so that serve and every command say so in one line instead of a traceback.
-            raise FailedPrecondition("Errors.MasterKey.Invalid", f"{path}: {error}") from error
+        return decode_master_key(path.read_text())
     key = os.urandom(32)
     write_private_file(path, base64.b64encode(key).decode() + "\n")
     return key
