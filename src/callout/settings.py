@@ -81,22 +81,6 @@ class Settings(BaseSettings):
             raise ValueError("must be longer than 0, e.g. 1m")
         return value
 
-    @field_validator("master_key")
-    @classmethod
-    def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
-        # Checked with the other settings so that a bad key is one line naming its source, never its value.
-        if value is not None and len(_base64_or_empty(value.get_secret_value())) != 32:
-            raise ValueError("must be 32 random bytes in base64, e.g. from: head -c 32 /dev/urandom | base64")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _check_log_level(cls, value: str) -> str:
-        # An unknown level would reach logging.getLevelName and fail at start with a traceback.
-        if value.strip().lower() not in LOG_LEVELS:
-            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-        return value.strip().lower()
-
     @field_validator("metrics_address")
     @classmethod
     def _check_metrics_address(cls, value: str) -> str:
@@ -124,6 +108,22 @@ class Settings(BaseSettings):
             if entry != "*":
                 ipaddress.ip_network(entry, strict=False)  # a ValueError names the bad entry
         return ",".join(entries)
+
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked with the other settings so that a bad key is one line naming its source, never its value.
+        if value is not None and len(_base64_or_empty(value.get_secret_value())) != 32:
+            raise ValueError("must be 32 random bytes in base64, e.g. from: head -c 32 /dev/urandom | base64")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        # An unknown level would reach logging.getLevelName and fail at start with a traceback.
+        if value.strip().lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().lower()
 
     @property
     def resolved_database_url(self) -> str:
