@@ -59,7 +59,7 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
 def _route_standard_logging(renderer: Any) -> None:
     # uvicorn and asyncio log through the standard library; unhandled, their warnings were written as
     # plain text between the JSON lines. Only warnings and worse, as before: their info lines are noise.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -75,3 +75,16 @@ def _route_standard_logging(renderer: Any) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time: a CLI command run in-process swaps the streams."""
+
+    @property
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # set by StreamHandler.__init__; the current sys.stderr is always used instead

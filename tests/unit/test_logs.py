@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from collections.abc import MutableMapping
@@ -114,3 +116,17 @@ class TestConfiguredLogging:
             root.handlers, root.level = handlers, level  # pytest's own capture handlers
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         assert (line["event"], line["level"], line["logger"]) == ("Cancel 1 running task(s)", "warning", "uvicorn.error")
+
+    def test_standard_library_lines_follow_a_replaced_stderr(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A warning goes to the sys.stderr of the moment, as a CLI command run in-process replaces it."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        configure_logging("json", "info")
+        replaced = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(replaced):
+                logging.getLogger("asyncio").warning("late")
+        finally:
+            structlog.reset_defaults()
+            root.handlers, root.level = handlers, level
+        assert json.loads(replaced.getvalue())["event"] == "late"
