@@ -115,9 +115,10 @@ class TestConfiguredLogging:
             structlog.reset_defaults()
             root.handlers, root.level = handlers, level  # pytest's own capture handlers
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
-        assert (line["event"], line["level"], line["logger"]) == ("Cancel 1 running task(s)", "warning", "uvicorn.error")
+        expected = ("Cancel 1 running task(s)", "warning", "uvicorn.error")
+        assert (line["event"], line["level"], line["logger"]) == expected
 
-    def test_standard_library_lines_follow_a_replaced_stderr(self, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_standard_library_lines_follow_a_replaced_stderr(self) -> None:
         """A warning goes to the sys.stderr of the moment, as a CLI command run in-process replaces it."""
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level

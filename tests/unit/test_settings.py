@@ -88,4 +88,3 @@ class TestLogLevel:
         """A level logging does not know is a setting error, not a traceback when logging starts."""
         with pytest.raises(ValidationError, match="must be one of debug, info, warning, error"):
             Settings(log_level="verbose")
-
