@@ -147,6 +147,12 @@ class TestRefusals:
         with pytest.raises(ConfigError, match=rf"unknown setting 'prot' in config file {path} \(did you mean 'port'"):
             load(data_dir=path.parent)
 
+    def test_setting_below_a_table_header_says_so(self, write_config: WriteConfig) -> None:
+        """A setting written after [egress_resolve] is named as inside that table, not as a bad host entry."""
+        path = write_config('[egress_resolve]\n"hooks.internal" = ["10.0.0.5"]\nport = 9001\n')
+        with pytest.raises(ConfigError, match=r"setting 'port' is inside the \[egress_resolve\] table"):
+            load(data_dir=path.parent)
+
     def test_malformed_toml_names_the_line(self, write_config: WriteConfig) -> None:
         """A file that is not TOML is an error naming the file and the line."""
         path = write_config('port = 9000\nhost = "127.0.0.1\n')
