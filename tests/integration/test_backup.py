@@ -236,7 +236,20 @@ class TestRefusals:
         settings = Settings(data_dir=tmp_path / "data")
         with pytest.raises(FailedPrecondition, match="not a database"):
             backup_data_dir(settings, tmp_path / "backup", force=False, with_master_key=True, progress=ignore_progress)
-        assert list((tmp_path / "backup").iterdir()) == []
+        assert not (tmp_path / "backup").exists()
+
+    def test_an_interrupted_backup_leaves_no_directory_to_force(
+        self, make_data_dir: MakeDataDir, tmp_path: Path
+    ) -> None:
+        """Ctrl-C during the copy removes the directory the backup made, so running it again needs no --force."""
+        settings = make_data_dir(filler_mb=1)
+
+        def interrupt(_done: int, _total: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            backup_data_dir(settings, tmp_path / "backup", force=False, with_master_key=True, progress=interrupt)
+        assert not (tmp_path / "backup").exists()
 
     def test_missing_database_is_refused_and_nothing_is_created(self, tmp_path: Path) -> None:
         """Without a database there is nothing to back up: no data dir and no backup directory appear."""

@@ -67,8 +67,14 @@ def backup_data_dir(
     source = existing_sqlite_file(settings)
     overwriting = destination.exists()
     _prepare_destination(destination, source, force=force)
-    with _not_in_use(destination) if overwriting else contextlib.nullcontext():
-        return _copy_into(settings, source, destination, with_master_key, progress)
+    try:
+        with _not_in_use(destination) if overwriting else contextlib.nullcontext():
+            return _copy_into(settings, source, destination, with_master_key, progress)
+    except BaseException:
+        if not overwriting:  # a directory this run made and left empty would make the retry need --force
+            with contextlib.suppress(OSError):
+                destination.rmdir()
+        raise
 
 
 def _copy_into(
