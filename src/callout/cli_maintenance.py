@@ -65,7 +65,10 @@ def register(
 
 
 async def _prune_with_progress(context: ServiceContext, older_than: timedelta) -> PruneCounts:
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True)) as progress:
+    console = Console(stderr=True)
+    if not console.is_terminal:  # piped or logged (cron): no spinner frames, only the summary line
+        return await prune(context, older_than)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as progress:
         task = progress.add_task("pruned 0 rows", total=None)
         return await prune(
             context, older_than, on_batch=lambda counts: progress.update(task, description=f"pruned {_summary(counts)}")

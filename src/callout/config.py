@@ -116,11 +116,24 @@ def _check_keys(values: dict[str, Any], file: ConfigFile) -> None:
             close = difflib.get_close_matches(key.lower(), known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"unknown setting {key!r} in config file {file.path}{hint}")
+    _check_tables(values, file, known)
     if file.in_data_dir and "data_dir" in values:
         raise ConfigError(
             f"data_dir in {file.path} cannot choose the data directory it was found in; "
             f"use --data-dir, {env_variable('data_dir')} or a --config file"
         )
+
+
+def _check_tables(values: dict[str, Any], file: ConfigFile, known: list[str]) -> None:
+    # In TOML every key after a [table] header belongs to that table: `port = 8080` written below
+    # [egress_resolve] would otherwise be reported as a bad host entry.
+    for table, entries in values.items():
+        stray = [key for key in entries if key in known] if isinstance(entries, dict) else []
+        if stray:
+            raise ConfigError(
+                f"setting {stray[0]!r} is inside the [{table}] table in config file {file.path}: "
+                "put settings above the first [table] header"
+            )
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -43,6 +43,7 @@ def configure_logging(log_format: str = "console", level: str = "info", *, short
     renderer: Any = (
         structlog.processors.JSONRenderer() if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    _route_standard_logging(renderer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -61,3 +62,37 @@ def configure_logging(log_format: str = "console", level: str = "info", *, short
 
 def _current_stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
+
+
+def _route_standard_logging(renderer: Any) -> None:
+    # uvicorn and asyncio log through the standard library; unhandled, their warnings were written as
+    # plain text between the JSON lines. Only warnings and worse, as before: their info lines are noise.
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                redact_secrets,
+                structlog.processors.format_exc_info,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time: a CLI command run in-process swaps the streams."""
+
+    @property
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # set by StreamHandler.__init__; the current sys.stderr is always used instead

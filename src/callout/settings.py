@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class Settings(BaseSettings):
@@ -120,6 +123,22 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)  # a ValueError names the bad entry
         return ",".join(entries)
 
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked with the other settings so that a bad key is one line naming its source, never its value.
+        if value is not None and len(_base64_or_empty(value.get_secret_value())) != 32:
+            raise ValueError("must be 32 random bytes in base64, e.g. from: head -c 32 /dev/urandom | base64")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        # An unknown level would reach logging.getLevelName and fail at start with a traceback.
+        if value.strip().lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().lower()
+
     @property
     def resolved_database_url(self) -> str:
         """The configured URL, else a SQLite file in the data directory."""
@@ -161,6 +180,13 @@ class Settings(BaseSettings):
             retention=self.retention,
             prune_interval=self.prune_interval.total_seconds(),
         )
+
+
+def _base64_or_empty(text: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def split_address(address: str) -> tuple[str, int]:

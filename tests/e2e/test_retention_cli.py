@@ -75,6 +75,11 @@ class TestPrune:
         # Other tests' deliveries on this server may be pruned too: at least this instance's three.
         assert (left, int(summary[1]) >= 3, int(summary[2]) >= 3) == ([], True, True)
 
+    def test_piped_output_is_the_summary_line_alone(self, dev_server: Server) -> None:
+        """With stderr not a terminal (cron, a log file), prune writes no spinner frame, only its summary."""
+        result = dev_server.admin("prune", "--older-than", "0")
+        assert [line.startswith("pruned ") for line in result.stderr.splitlines()] == [True]
+
     def test_server_keeps_delivering_after_a_prune(self, dev_server: Server) -> None:
         """After a prune, events pushed to the running server are still delivered."""
         with RecordingReceiver() as receiver:

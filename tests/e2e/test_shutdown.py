@@ -177,6 +177,20 @@ class TestServeShutdownDuringApiCall:
         assert (response.status_code, response.json()["code"]) == (503, "unavailable"), response.text
         assert _field(shutdown_line(server.log_text()), "api_cancelled") == "api_cancelled=1"
 
+    def test_rpc_line_of_a_call_cut_at_the_grace_end_says_canceled(
+        self, start_server: StartServer, slow_receiver: Callable[[float], CountingReceiver]
+    ) -> None:
+        """The rpc log line of a call cancelled when the grace ended has code=canceled, not code=ok."""
+        server = start_server("sqlite", extra_args=("--dev", "--shutdown-grace", "200ms"))
+        receiver = slow_receiver(3.0)
+        _slow_request_target(server, receiver, "ListTargets")
+        call = _call_in_thread(server, "ListTargets")
+        receiver.wait_for(lambda stats: stats["received"] >= 1, timeout=10, poll=0.01)
+        assert terminate(server.process, EXIT_MARGIN_SECONDS) == 0, server.log_text()[-3000:]
+        call.result()
+        lines = [line for line in server.log_text().splitlines() if " rpc " in line and "/ListTargets" in line]
+        assert [_field(line, "code") for line in lines] == ["code=canceled"], lines
+
 
 class TestWorkerShutdown:
     """SIGTERM to ``callout worker`` (PostgreSQL, with a serve process that only takes the pushes)."""

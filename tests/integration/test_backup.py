@@ -14,6 +14,7 @@ import pytest
 from callout.errors import AlreadyExists, FailedPrecondition
 from callout.services.backup import MasterKeyCopy, backup_data_dir
 from callout.services.runtime import open_context
+from callout.services.workers import lock_sqlite_data_dir
 from callout.settings import Settings
 from tests.conftest import POSTGRES_URL
 
@@ -39,6 +40,17 @@ def make_data_dir(tmp_path: Path) -> MakeDataDir:
         return settings
 
     return make
+
+
+def leave_uncheckpointed_wal(database: Path, statement: str) -> None:
+    """Commit a statement into the WAL only and leave that WAL behind, as a process killed mid-run does."""
+    wal = database.with_name(database.name + "-wal")
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute(statement)
+    kept = wal.read_bytes()
+    conn.close()  # the last connection checkpoints and deletes the WAL; put it back
+    wal.write_bytes(kept)
 
 
 def ignore_progress(_done: int, _total: int) -> None:
@@ -170,6 +182,24 @@ class TestBackupDirectory:
         with sqlite3.connect(destination / "callout.db") as copy:
             assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
+    def test_force_refuses_the_data_dir_of_a_running_server(self, make_data_dir: MakeDataDir, tmp_path: Path) -> None:
+        """While serve or worker holds the destination's process lock, --force leaves its database alone."""
+        settings = make_data_dir()
+        served = make_data_dir(name="served")
+        before = (served.data_dir / "callout.db").read_bytes()
+        with lock_sqlite_data_dir(served.data_dir), pytest.raises(FailedPrecondition, match="is using"):
+            backup_data_dir(settings, served.data_dir, force=True, with_master_key=True, progress=ignore_progress)
+        assert (served.data_dir / "callout.db").read_bytes() == before
+
+    def test_force_drops_a_wal_left_by_a_crashed_server(self, make_data_dir: MakeDataDir, tmp_path: Path) -> None:
+        """A WAL left in the destination belongs to the old database and is not replayed onto the copy."""
+        settings = make_data_dir()
+        destination = make_data_dir(name="crashed").data_dir
+        leave_uncheckpointed_wal(destination / "callout.db", "INSERT INTO probe VALUES (1, 1)")
+        backup_data_dir(settings, destination, force=True, with_master_key=True, progress=ignore_progress)
+        with sqlite3.connect(destination / "callout.db") as copy:
+            assert copy.execute("SELECT count(*) FROM probe").fetchone()[0] == 0
+
     def test_the_data_dir_itself_is_refused_even_with_force(self, make_data_dir: MakeDataDir) -> None:
         """Backing up into the directory that holds the database is refused."""
         settings = make_data_dir()
@@ -206,7 +236,20 @@ class TestRefusals:
         settings = Settings(data_dir=tmp_path / "data")
         with pytest.raises(FailedPrecondition, match="not a database"):
             backup_data_dir(settings, tmp_path / "backup", force=False, with_master_key=True, progress=ignore_progress)
-        assert list((tmp_path / "backup").iterdir()) == []
+        assert not (tmp_path / "backup").exists()
+
+    def test_an_interrupted_backup_leaves_no_directory_to_force(
+        self, make_data_dir: MakeDataDir, tmp_path: Path
+    ) -> None:
+        """Ctrl-C during the copy removes the directory the backup made, so running it again needs no --force."""
+        settings = make_data_dir(filler_mb=1)
+
+        def interrupt(_done: int, _total: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            backup_data_dir(settings, tmp_path / "backup", force=False, with_master_key=True, progress=interrupt)
+        assert not (tmp_path / "backup").exists()
 
     def test_missing_database_is_refused_and_nothing_is_created(self, tmp_path: Path) -> None:
         """Without a database there is nothing to back up: no data dir and no backup directory appear."""

@@ -147,6 +147,12 @@ class TestRefusals:
         with pytest.raises(ConfigError, match=rf"unknown setting 'prot' in config file {path} \(did you mean 'port'"):
             load(data_dir=path.parent)
 
+    def test_setting_below_a_table_header_says_so(self, write_config: WriteConfig) -> None:
+        """A setting written after [egress_resolve] is named as inside that table, not as a bad host entry."""
+        path = write_config('[egress_resolve]\n"hooks.internal" = ["10.0.0.5"]\nport = 9001\n')
+        with pytest.raises(ConfigError, match=r"setting 'port' is inside the \[egress_resolve\] table"):
+            load(data_dir=path.parent)
+
     def test_malformed_toml_names_the_line(self, write_config: WriteConfig) -> None:
         """A file that is not TOML is an error naming the file and the line."""
         path = write_config('port = 9000\nhost = "127.0.0.1\n')
@@ -176,6 +182,16 @@ class TestRefusals:
         with pytest.raises(ConfigError, match="master_key") as raised:
             load(data_dir=path.parent)
         assert "987654321" not in str(raised.value)
+
+    @pytest.mark.parametrize("key", ["not-base64-key-text", "AAAAAAAAAAAAAAAAAAAAAA=="])
+    def test_malformed_master_key_is_refused_without_echoing_it(
+        self, key: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """A master key that is not base64 of 32 bytes is a setting error naming its variable, not its value."""
+        monkeypatch.setenv("CALLOUT_MASTER_KEY", key)
+        with pytest.raises(ConfigError, match=r"master_key \(env CALLOUT_MASTER_KEY\): .*32 random bytes") as raised:
+            load(data_dir=tmp_path)
+        assert key not in str(raised.value)
 
     def test_invalid_json_in_the_environment_names_the_variable(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -54,3 +54,10 @@ def test_duration_field_accepts_text_and_numbers_and_shows_text() -> None:
     assert _Holder(period="30d").period == timedelta(days=30)  # type: ignore[arg-type]
     assert _Holder(period=10).period == timedelta(seconds=10)  # type: ignore[arg-type]
     assert _Holder(period=timedelta(hours=2)).model_dump(mode="json") == {"period": "2h"}
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_duration_field_refuses_a_boolean(flag: bool) -> None:
+    """A TOML `true` or `false` is no duration (pydantic alone would read `true` as one second)."""
+    with pytest.raises(ValueError, match="not true or false"):
+        _Holder(period=flag)  # type: ignore[arg-type]

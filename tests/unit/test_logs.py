@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -100,3 +103,31 @@ class TestConfiguredLogging:
             structlog.reset_defaults()
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         assert (line["token"], line["user"]) == (REDACTED, "alice")
+
+    def test_standard_library_warnings_are_json_lines(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A warning logged through the standard library (as uvicorn logs) is one JSON line too."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        configure_logging("json", "info")
+        try:
+            logging.getLogger("uvicorn.error").warning("Cancel %d running task(s)", 1)
+        finally:
+            structlog.reset_defaults()
+            root.handlers, root.level = handlers, level  # pytest's own capture handlers
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        expected = ("Cancel 1 running task(s)", "warning", "uvicorn.error")
+        assert (line["event"], line["level"], line["logger"]) == expected
+
+    def test_standard_library_lines_follow_a_replaced_stderr(self) -> None:
+        """A warning goes to the sys.stderr of the moment, as a CLI command run in-process replaces it."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        configure_logging("json", "info")
+        replaced = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(replaced):
+                logging.getLogger("asyncio").warning("late")
+        finally:
+            structlog.reset_defaults()
+            root.handlers, root.level = handlers, level
+        assert json.loads(replaced.getvalue())["event"] == "late"

@@ -95,3 +95,14 @@ class TestDatabaseSettings:
         """Pool size, overflow and connect timeout reach the database's pool settings."""
         settings = Settings(database_pool_size=3, database_max_overflow=1, database_connect_timeout_seconds=4)
         assert settings.pool_settings() == PoolSettings(3, 1, 4.0)
+
+
+class TestLogLevel:
+    def test_level_is_read_in_any_case(self) -> None:
+        """`WARNING` from an environment variable is the level `warning`."""
+        assert Settings(log_level="WARNING").log_level == "warning"
+
+    def test_unknown_level_is_refused(self) -> None:
+        """A level logging does not know is a setting error, not a traceback when logging starts."""
+        with pytest.raises(ValidationError, match="must be one of debug, info, warning, error"):
+            Settings(log_level="verbose")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ async def handle_rpc(
     except CalloutError as error:  # a client's error (or a target's): the one rpc line below says which
         code, error_id = error.kind.connect_code, error.message_id
         return JSONResponse(transport.render_error(error), status_code=transport.status_of(error))
+    except asyncio.CancelledError:  # cut off when the shutdown grace ended: api/cutoff.py answers 503
+        code = "canceled"
+        raise
     except ClientDisconnect:  # gone mid-body (e.g. cut off by the body deadline): no one to answer
         code = "canceled"
         log.info("rpc.client_disconnected", rpc=rpc.full_method)

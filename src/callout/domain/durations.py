@@ -47,9 +47,11 @@ def format_duration(duration: timedelta) -> str:
 
 
 def _coerce(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would read true as 1 s: `retention = true` must not prune everything
+        raise ValueError("a duration is text such as 30d or a number of seconds, not true or false")
     if isinstance(value, str):
         return parse_duration(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float):
         return timedelta(seconds=value)
     return value
 

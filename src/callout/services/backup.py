@@ -8,9 +8,11 @@ A key given in CALLOUT_MASTER_KEY is never written anywhere: the operator keeps 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from callout.errors import AlreadyExists, FailedPrecondition
 from callout.services.instances import ADMIN_PAT_FILE
 from callout.services.master_key import fsync_directory
 from callout.services.secrets import MASTER_KEY_FILE
+from callout.services.workers import lock_sqlite_data_dir
 from callout.settings import Settings
 from callout.storage.sqlite_backup import Progress, copy_sqlite_online, sqlite_file
 
@@ -62,7 +65,21 @@ def backup_data_dir(
 ) -> BackupResult:
     """Copy the database (online) and the master key into the new directory ``destination``."""
     source = existing_sqlite_file(settings)
+    overwriting = destination.exists()
     _prepare_destination(destination, source, force=force)
+    try:
+        with _not_in_use(destination) if overwriting else contextlib.nullcontext():
+            return _copy_into(settings, source, destination, with_master_key, progress)
+    except BaseException:
+        if not overwriting:  # a directory this run made and left empty would make the retry need --force
+            with contextlib.suppress(OSError):
+                destination.rmdir()
+        raise
+
+
+def _copy_into(
+    settings: Settings, source: Path, destination: Path, with_master_key: bool, progress: Progress
+) -> BackupResult:
     target = destination / DATABASE_FILE
     partial = target.with_name(target.name + _PARTIAL_SUFFIX)
     partial.unlink(missing_ok=True)
@@ -73,6 +90,25 @@ def backup_data_dir(
     _copy_if_present(settings.data_dir / ADMIN_PAT_FILE, destination / ADMIN_PAT_FILE)
     fsync_directory(destination)
     return BackupResult(destination, pages, target.stat().st_size, key)
+
+
+@contextlib.contextmanager
+def _not_in_use(destination: Path) -> Iterator[None]:
+    # --force may name the data dir of a running server: replacing callout.db under it would mix that
+    # server's WAL into the copy. Its process lock keeps serve and worker out while the copy is made.
+    try:
+        handle = lock_sqlite_data_dir(destination)
+    except FailedPrecondition as error:
+        raise FailedPrecondition(
+            "Errors.Backup.InUse",
+            f"a callout server or worker is using {destination}: stop it or choose another directory",
+        ) from error
+    with handle:
+        # The WAL of a server that stopped uncleanly here belongs to the old database: SQLite would
+        # replay it onto the copy.
+        for leftover in (DATABASE_FILE + "-wal", DATABASE_FILE + "-shm"):
+            (destination / leftover).unlink(missing_ok=True)
+        yield
 
 
 def _prepare_destination(destination: Path, source: Path, *, force: bool) -> None:

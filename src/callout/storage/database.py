@@ -15,6 +15,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import sqlalchemy as sa
 import structlog
@@ -29,6 +30,8 @@ T = TypeVar("T")
 log = structlog.get_logger("callout.database")
 _AFTER_COMMIT = "callout_after_commit"
 _DATABASE = "callout_database"
+_HIDDEN = "***"
+_SECRET_PARAMETERS = ("password", "sslpassword")
 
 
 def signal_deliveries_after_commit(conn: AsyncConnection) -> None:
@@ -45,9 +48,13 @@ Connection = AsyncConnection
 def redact_url(url: str) -> str:
     """The database URL with any password hidden, for logs."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return "(a malformed database URL)"  # never echo it: it may hold a password
+    # libpq also takes the password as a query parameter (?password=...).
+    query = {key: _HIDDEN if key.lower() in _SECRET_PARAMETERS else value for key, value in parsed.query.items()}
+    rendered = parsed.set(query=query).render_as_string(hide_password=True)
+    return rendered.replace(f"={quote(_HIDDEN)}", f"={_HIDDEN}")
 
 
 @dataclass(frozen=True)
