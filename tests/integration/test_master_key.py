@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -16,12 +17,14 @@ import pytest
 from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Principal, Role
 from callout.domain.targets import TargetSpec, TargetType
-from callout.errors import FailedPrecondition
+from callout.errors import FailedPrecondition, Unavailable
 from callout.services import instances as admin
 from callout.services import master_key
 from callout.services.context import ServiceContext
+from callout.services.runtime import open_context
+from callout.services.sealing import ensure_key_check, seal
 from callout.services.secrets import MasterKeyError, SecretBox
-from callout.services.targets import create_target
+from callout.services.targets import create_target, valid_signing_keys
 from callout.services.workers import lock_sqlite_data_dir
 from callout.settings import Settings
 from callout.storage import sealed
@@ -260,3 +263,69 @@ class TestKeyFile:
             0o600,
             ["master.key"],
         )
+
+
+async def owner_of(deployment: Deployment) -> Principal:
+    """A principal of the deployment's instance."""
+    instance = (await admin.list_instances(deployment.context))[0]
+    return Principal("cli", instance.id, instance.default_org_id, Role.SYSTEM, "cli")
+
+
+class TestProcessLeftOnTheOldKey:
+    """A process started before a rotation keeps the old key in memory (docs/backups.md)."""
+
+    async def test_opening_the_services_seals_the_key_check(self, database_url: str, tmp_path: Path) -> None:
+        """Every process opening the database makes sure the key check exists, sealed under the key it uses."""
+        context = await open_context(Settings(data_dir=tmp_path / "data", database_url=database_url), create=True)
+        try:
+            async with context.database.read() as conn:
+                check = await sealed.key_check(conn)
+            assert check is not None
+            assert context.secret_box.decrypt(check)
+        finally:
+            await context.close()
+
+    async def test_storing_a_secret_is_refused_and_stores_nothing(self, make_deployment: MakeDeployment) -> None:
+        """Creating a signed target on the old key is 503 Errors.MasterKey.Changed, and no row is written."""
+        deployment = await make_deployment(targets=1)
+        await ensure_key_check(deployment.database, deployment.context.secret_box)
+        await master_key.rotate_master_key(deployment.settings(), print, ignore_progress)
+        before = await deployment.stored()
+        spec = TargetSpec("late", TargetType.CALL, True, timedelta(seconds=5), "https://example.com/late")
+        with pytest.raises(Unavailable) as refused:
+            await create_target(deployment.context, await owner_of(deployment), spec)
+        assert (refused.value.message_id, await deployment.stored()) == ("Errors.MasterKey.Changed", before)
+
+    async def test_reading_a_re_encrypted_secret_is_a_clear_unavailable(self, make_deployment: MakeDeployment) -> None:
+        """A signing key the old key no longer opens is 503 Errors.MasterKey.Changed, not an internal error."""
+        deployment = await make_deployment(targets=0)
+        spec = TargetSpec("hook", TargetType.CALL, True, timedelta(seconds=5), "https://example.com/h")
+        target, _key = await create_target(deployment.context, await owner_of(deployment), spec)
+        await master_key.rotate_master_key(deployment.settings(), print, ignore_progress)
+        with pytest.raises(Unavailable, match="rotated while this process ran"):
+            await valid_signing_keys(deployment.context, target)
+
+    async def test_a_secret_stored_while_a_rotation_starts_is_re_encrypted_too(
+        self, make_deployment: MakeDeployment
+    ) -> None:
+        """A transaction that sealed a secret before the rotation began holds the rotation off until it commits."""
+        deployment = await make_deployment(targets=0)
+        box = deployment.context.secret_box
+        await ensure_key_check(deployment.database, box)
+        instance_id = (await owner_of(deployment)).instance_id
+        sealed_it, release = asyncio.Event(), asyncio.Event()
+
+        async def store_slowly(conn: Connection) -> None:
+            value = await seal(box, conn, "stored during the rotation")
+            await insert_web_key(conn, instance_id, "late", "RS256", value, {"kty": "RSA"}, datetime.now(UTC))
+            sealed_it.set()
+            await release.wait()
+
+        writer = asyncio.create_task(deployment.database.write(store_slowly))
+        await sealed_it.wait()
+        rotation = asyncio.create_task(master_key.rotate_master_key(deployment.settings(), print, ignore_progress))
+        await asyncio.sleep(0.2)  # without the share lock the rotation would commit now, missing the new row
+        release.set()
+        await asyncio.gather(writer, rotation)
+        opened = await deployment.opened_with(master_key.read_key_file(deployment.key_file()))
+        assert "stored during the rotation" in opened

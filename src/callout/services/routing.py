@@ -13,6 +13,7 @@ from callout.domain.keys import PublicKey
 from callout.domain.targets import PayloadType
 from callout.engine.router import EncryptionKey, RoutedTarget, Router, SigningKey
 from callout.services.context import ServiceContext
+from callout.services.sealing import unseal
 from callout.services.webkeys import active_web_key, ensure_web_key
 from callout.storage import executions as execution_store
 from callout.storage import instances as instance_store
@@ -67,7 +68,7 @@ class RouterCache:
             target_id: RoutedTarget(
                 target,
                 tuple(
-                    SigningKey(self._context.secret_box.decrypt(sealed), expiry)
+                    SigningKey(unseal(self._context.secret_box, sealed), expiry)
                     for sealed, expiry in secrets.get(target_id, [])
                 ),
                 _encryption_key(public_keys.get(target_id)),
@@ -96,6 +97,6 @@ async def load_routed_target(context: ServiceContext, instance_id: str, target_i
         secrets = await target_store.signing_secrets_of(conn, [target_id], now)
         public_keys = await key_store.active_public_keys_of(conn, [target_id], now)
     signing = tuple(
-        SigningKey(context.secret_box.decrypt(sealed), expiry) for sealed, expiry in secrets.get(target_id, [])
+        SigningKey(unseal(context.secret_box, sealed), expiry) for sealed, expiry in secrets.get(target_id, [])
     )
     return RoutedTarget(targets[target_id], signing, _encryption_key(public_keys.get(target_id)))

@@ -13,6 +13,7 @@ from callout.services.datadir import secure_sqlite_files
 from callout.services.datafind import find_data
 from callout.services.executions import catalog_from_file
 from callout.services.master_key import verify_master_key
+from callout.services.sealing import ensure_key_check
 from callout.services.secrets import SecretBox
 from callout.settings import Settings
 from callout.storage.database import Database
@@ -36,6 +37,7 @@ async def open_context(settings: Settings, *, create: bool = False, migrate: boo
             # A wrong key must stop the start saying what to do, not fail the first signed call.
             from_environment = settings.master_key is not None
             await verify_master_key(database, secret_box, settings.data_dir, from_environment=from_environment)
+            await ensure_key_check(database, secret_box)
     except BaseException:
         await database.close()
         raise

@@ -17,6 +17,7 @@ from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
 from callout.services.egress import check_endpoint
 from callout.services.events import record_change
+from callout.services.sealing import seal, unseal
 from callout.storage import executions as execution_store
 from callout.storage import targets as store
 from callout.storage.database import Connection
@@ -142,7 +143,7 @@ async def valid_signing_keys(context: ServiceContext, target: Target) -> list[st
     """Return the decrypted keys a call to this target is signed with, newest first."""
     async with context.database.read() as conn:
         sealed = await store.valid_signing_secrets(conn, target.id, context.clock.now())
-    return [context.secret_box.decrypt(value) for value in sealed]
+    return [unseal(context.secret_box, value) for value in sealed]
 
 
 def _validate_changes(changes: TargetChanges, max_endpoint_length: int) -> None:
@@ -176,4 +177,4 @@ async def _rotate_key(
 async def _store_signing_key(
     context: ServiceContext, conn: Connection, target: Target, key: str, now: datetime
 ) -> None:
-    await store.insert_signing_key(conn, new_id(), target, context.secret_box.encrypt(key), now)
+    await store.insert_signing_key(conn, new_id(), target, await seal(context.secret_box, conn, key), now)

@@ -19,6 +19,7 @@ from callout.domain.ids import new_id
 from callout.engine.router import WebKey
 from callout.errors import InvalidArgument, NotFound
 from callout.services.context import ServiceContext
+from callout.services.sealing import seal, unseal
 from callout.storage import instances as instance_store
 from callout.storage import keys as store
 from callout.storage.database import Connection
@@ -43,7 +44,7 @@ def generate_jwk(algorithm: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 async def _store_new_key(context: ServiceContext, conn: Connection, instance_id: str, algorithm: str) -> str:
     kid, private_jwk, public_jwk = generate_jwk(algorithm)
-    sealed = context.secret_box.encrypt(json.dumps(private_jwk))
+    sealed = await seal(context.secret_box, conn, json.dumps(private_jwk))
     await store.insert_web_key(conn, instance_id, kid, algorithm, sealed, public_jwk, context.clock.now())
     return kid
 
@@ -93,7 +94,7 @@ async def active_web_key(context: ServiceContext, conn: Connection, instance_id:
     if found is None:
         return None
     kid, algorithm, sealed = found
-    return WebKey(kid, algorithm, json.loads(context.secret_box.decrypt(sealed)))
+    return WebKey(kid, algorithm, json.loads(unseal(context.secret_box, sealed)))
 
 
 async def jwks(context: ServiceContext, requested: str | None) -> dict[str, Any]:

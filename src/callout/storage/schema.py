@@ -174,6 +174,16 @@ sa.Index(
     postgresql_where=sa.text("active"),
 )
 
+# One value sealed under the current master key. Whoever stores a secret first checks (holding a share
+# lock on PostgreSQL) that this still opens with its own key, and a rotation rewrites it first; so a
+# process still running on the old key cannot store secrets nobody can read (docs/backups.md).
+master_key_check = sa.Table(
+    "master_key_check",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("sealed", sa.Text(), nullable=False),
+)
+
 web_keys = sa.Table(
     "web_keys",
     metadata,

@@ -12,9 +12,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from callout.storage.schema import signing_keys, web_keys
+from callout.storage.schema import master_key_check, signing_keys, web_keys
 
-SEALED_COLUMNS: tuple[tuple[sa.Table, str], ...] = ((signing_keys, "secret"), (web_keys, "private_jwk"))
+# The key check comes first: a rotation's first write takes its row lock, so that on PostgreSQL it
+# waits for the transactions storing a secret under the old key and sees their rows.
+SEALED_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
+    (master_key_check, "sealed"),
+    (signing_keys, "secret"),
+    (web_keys, "private_jwk"),
+)
+_KEY_CHECK_ID = "current"
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,16 @@ async def has_sealed_tables(conn: AsyncConnection) -> bool:
     """Whether the database has callout's tables (a database never migrated has none)."""
     names = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
     return all(sealed.table.name in names for sealed in sealed_columns())
+
+
+async def key_check(conn: AsyncConnection, *, share_lock: bool = False) -> str | None:
+    """The value sealed under the current master key; ``share_lock`` holds off a rotation until commit."""
+    query = sa.select(master_key_check.c.sealed).where(master_key_check.c.id == _KEY_CHECK_ID)
+    if share_lock:
+        query = query.with_for_update(read=True)  # SQLite has no row locks; its writers are serialised
+    return (await conn.execute(query)).scalar()
+
+
+async def insert_key_check(conn: AsyncConnection, sealed: str) -> None:
+    """Store the first key check (a concurrent first start loses the unique race and is retried)."""
+    await conn.execute(master_key_check.insert().values(id=_KEY_CHECK_ID, sealed=sealed))
