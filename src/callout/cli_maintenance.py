@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from callout.domain.durations import format_duration, parse_duration
+from callout.domain.durations import format_duration, parse_duration_with_unit
 from callout.services.context import ServiceContext
 from callout.services.retention import PruneCounts, prune, retention_enabled
 
@@ -18,7 +18,7 @@ Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class DurationType(click.ParamType[timedelta]):
-    """A duration such as ``30d``, ``12h``, ``90m`` or seconds."""
+    """A duration with its unit, such as ``30d``, ``12h`` or ``90m`` (or 0)."""
 
     name = "duration"
 
@@ -27,7 +27,7 @@ class DurationType(click.ParamType[timedelta]):
         if isinstance(value, timedelta):
             return value
         try:
-            return parse_duration(str(value))
+            return parse_duration_with_unit(str(value))
         except ValueError as error:
             self.fail(str(error), param, ctx)
 

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callout.domain.catalog import CatalogLimits
-from callout.domain.durations import Duration
+from callout.domain.durations import Duration, DurationWithUnit
 from callout.domain.limits import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     keep_alive_seconds: int = Field(default=5, ge=1, le=3600)
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     # How long finished deliveries and their events are kept (docs/retention.md).
-    retention: Duration = timedelta(days=30)
+    retention: DurationWithUnit = timedelta(days=30)
     # How long API calls and deliveries under way may finish after SIGTERM/SIGINT (docs/shutdown.md).
     shutdown_grace: Duration = timedelta(seconds=10)
     # Retention: how often each process that delivers prunes (docs/retention.md).
@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     @field_validator("prune_interval")
     @classmethod
     def _check_prune_interval(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be longer than 0, e.g. 1m")
+        if value < timedelta(seconds=1):  # more often would keep the database busy pruning nothing
+            raise ValueError("must be at least 1s, e.g. 1m")
         return value
 
     # PostgreSQL connections per process and how long a connect may take (docs/operations.md#postgresql).

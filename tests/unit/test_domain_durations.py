@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from callout.domain.durations import Duration, format_duration, parse_duration
+from callout.domain.durations import (
+    Duration,
+    DurationWithUnit,
+    format_duration,
+    parse_duration,
+    parse_duration_with_unit,
+)
 
 
 class _Holder(BaseModel):
@@ -61,3 +67,34 @@ def test_duration_field_refuses_a_boolean(flag: bool) -> None:
     """A TOML `true` or `false` is no duration (pydantic alone would read `true` as one second)."""
     with pytest.raises(ValueError, match="not true or false"):
         _Holder(period=flag)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["30", "1.5", " 7 "])
+def test_a_period_with_unit_refuses_a_bare_number(text: str) -> None:
+    """For retention a bare number is refused, naming the units, instead of being read as seconds."""
+    with pytest.raises(ValueError, match="has no unit"):
+        parse_duration_with_unit(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("0", timedelta(0)), ("30d", timedelta(days=30)), ("90m", timedelta(minutes=90))]
+)
+def test_a_period_with_unit_reads_zero_and_units(text: str, expected: timedelta) -> None:
+    """0 (keep forever, for retention) and numbers with units parse as usual."""
+    assert parse_duration_with_unit(text) == expected
+
+
+class _Retained(BaseModel):
+    period: DurationWithUnit
+
+
+@pytest.mark.parametrize("value", [30, 2.5, "30"])
+def test_duration_with_unit_field_refuses_bare_numbers(value: object) -> None:
+    """A DurationWithUnit field (retention) refuses 30 and "30" alike, from TOML numbers or variables."""
+    with pytest.raises(ValueError, match="has no unit"):
+        _Retained(period=value)  # type: ignore[arg-type]
+
+
+def test_duration_with_unit_field_takes_zero_and_text() -> None:
+    """0 and "30d" are accepted by a DurationWithUnit field."""
+    assert (_Retained(period=0).period, _Retained(period="30d").period) == (timedelta(0), timedelta(days=30))  # type: ignore[arg-type]

@@ -56,5 +56,27 @@ def _coerce(value: Any) -> Any:
     return value
 
 
+def parse_duration_with_unit(text: str) -> timedelta:
+    """Like ``parse_duration``, but a bare number other than 0 is refused instead of read as seconds.
+
+    For periods measured in days (retention): a forgotten unit must not turn ``30`` into 30 seconds
+    and prune the whole delivery log.
+    """
+    value = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value) and float(value) != 0:
+        raise ValueError(f"{value!r} has no unit; write e.g. {value}d or {value}h (0 is allowed)")
+    return parse_duration(value)
+
+
+def _coerce_with_unit(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    return parse_duration_with_unit(value) if isinstance(value, str) else _coerce(value)
+
+
 # A settings field type: accepts "30d", seconds as a number, or a timedelta; shows as "30d".
 Duration = Annotated[timedelta, BeforeValidator(_coerce), PlainSerializer(format_duration, return_type=str)]
+# The same, but a number other than 0 must carry its unit (for long periods such as retention).
+DurationWithUnit = Annotated[
+    timedelta, BeforeValidator(_coerce_with_unit), PlainSerializer(format_duration, return_type=str)
+]
