@@ -42,6 +42,8 @@ from callout.integrations.bodies import (
     Send,
     dump_json,
     header,
+    is_multipart,
+    is_replaceable,
     parse_json_object,
     read_body,
     replaced_request,
@@ -49,6 +51,16 @@ from callout.integrations.bodies import (
     request_json,
     send_json_error,
     with_content_length,
+)
+from callout.integrations.routing_policy import (
+    UNAVAILABLE_MESSAGE,
+    OnUnavailable,
+    Plan,
+    count,
+    is_unreachable,
+    may_skip,
+    plan_for,
+    skipped,
 )
 from callout.tracing import accept, release
 
@@ -150,8 +162,10 @@ class CalloutMiddleware:
         operations: Iterable[str] | None = None,
         identify: Callable[[Scope], Identity] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        on_unavailable: OnUnavailable | str = OnUnavailable.BY_EXECUTION,
     ) -> None:
         self.app = app
+        self.on_unavailable = OnUnavailable(on_unavailable)
         self.max_body_bytes = max_body_bytes
         self.client = client
         self.service = service
@@ -173,10 +187,15 @@ class CalloutMiddleware:
             return
         if self._register:
             await self.ensure_registered(scope)
+        plan = plan_for(self.client, self.service, method)
+        if plan.calls_nothing:  # the snapshot says no execution applies: no round trip to callout
+            count(self.client, "calls_avoided")
+            await self.app(scope, receive, send)
+            return
         # The client's trace context travels on with the Dispatch calls of this request (docs/tracing.md).
         incoming = accept(lambda name: _header_text(scope, name))
         try:
-            await _Call(self, method, scope, send).run(receive)
+            await _Call(self, method, scope, send, plan).run(receive)
         finally:
             release(incoming)
 
@@ -229,8 +248,9 @@ class CalloutMiddleware:
 class _Call:
     """One intercepted HTTP request: the request execution, the app, the response execution."""
 
-    def __init__(self, middleware: CalloutMiddleware, method: str, scope: Scope, send: Send) -> None:
+    def __init__(self, middleware: CalloutMiddleware, method: str, scope: Scope, send: Send, plan: Plan) -> None:
         self.middleware = middleware
+        self.plan = plan
         self.client = middleware.client
         self.method = method
         self.scope = scope
@@ -243,7 +263,7 @@ class _Call:
 
     async def run(self, receive: Receive) -> None:
         app = self.middleware.app
-        if _is_multipart(header(self.scope.get("headers", []), b"content-type")):
+        if is_multipart(header(self.scope.get("headers", []), b"content-type")):
             await app(self.scope, receive, self.send)  # an upload, never a JSON object: not buffered
             return
         try:
@@ -256,19 +276,38 @@ class _Call:
         if original is None or not connected:
             await app(self.scope, replay(body, receive), self.send)
             return
+        self.request = original
         try:
-            self.request = await self.client.run_request(
-                self.method, original, self.headers, **_identity_args(self.identity)
-            )
+            if self.plan.request:
+                self.request = await self.client.run_request(
+                    self.method, original, self.headers, **_identity_args(self.identity)
+                )
         except DispatchError as error:
+            if not self.may_skip(error, "request", self.plan.request_interrupts):
+                await self.fail(error)
+                return
+        scope, body = replaced_request(self.scope, body, original, self.request)
+        await app(scope, replay(body, receive), self.intercept if self.plan.response else self.send)
+
+    def may_skip(self, error: DispatchError, kind: str, interrupts: bool) -> bool:
+        """Whether the execution may be skipped after ``error`` (callout unreachable; docs/host-middleware.md)."""
+        if not is_unreachable(error) or not may_skip(self.middleware.on_unavailable, self.plan, interrupts):
+            return False
+        skipped(self.client, self.method, kind, error)
+        return True
+
+    async def fail(self, error: DispatchError) -> None:
+        """Answer the error; an unreachable callout is a 503 (or 504) saying an execution could not run."""
+        if not is_unreachable(error):
             await send_error(self.send, error, self.method)
             return
-        scope, body = replaced_request(self.scope, body, original, self.request)
-        await app(scope, replay(body, receive), self.intercept)
+        count(self.client, "refused_unavailable")
+        log.warning("callout.dispatch_failed", method=self.method, status=error.status, error=error.message)
+        await send_json_error(self.send, error.status, error.code, f"{UNAVAILABLE_MESSAGE} ({error.message})")
 
     async def intercept(self, message: Message) -> None:
         """Hold back a 2xx JSON response until the response execution has run; pass anything else on."""
-        if message["type"] == "http.response.start" and _is_replaceable(message):
+        if message["type"] == "http.response.start" and is_replaceable(message):
             self.start = message
             return
         if message["type"] != "http.response.body" or self.start is None:
@@ -291,8 +330,10 @@ class _Call:
                     self.method, self.request, response, self.headers, **_identity_args(self.identity)
                 )
             except DispatchError as error:
-                await send_error(self.send, error, self.method)
-                return
+                if not self.may_skip(error, "response", self.plan.response_interrupts):
+                    await self.fail(error)
+                    return
+                replaced = response
             if replaced != response:
                 body = dump_json(replaced)
                 start = {**start, "headers": with_content_length(start.get("headers", []), len(body))}
@@ -346,23 +387,3 @@ async def send_error(send: Send, error: DispatchError, method: str) -> None:
         code = error.code if error.status >= 500 else "unavailable"
         message = "the actions service failed" if error.status < 500 else error.message
     await send_json_error(send, status, code, message)
-
-
-def _media_type(content_type: bytes | None) -> bytes:
-    return (content_type or b"").split(b";")[0].strip().lower()
-
-
-def _is_json(content_type: bytes | None) -> bool:
-    media = _media_type(content_type)
-    return media == b"application/json" or media.endswith(b"+json")
-
-
-def _is_multipart(content_type: bytes | None) -> bool:
-    return _media_type(content_type).startswith(b"multipart/")
-
-
-def _is_replaceable(start: Message) -> bool:
-    headers = start.get("headers", [])
-    encoding = header(headers, b"content-encoding")
-    plain = encoding is None or encoding.strip().lower() == b"identity"
-    return 200 <= int(start["status"]) <= 299 and plain and _is_json(header(headers, b"content-type"))
