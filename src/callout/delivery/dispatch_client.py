@@ -61,7 +61,7 @@ class DispatchClient:
         retries: int = 3,
         backoff_seconds: float = 0.1,
         keep_routing: bool = True,
-        routing_wait_seconds: float = 20.0,
+        routing_wait_seconds: float = 5.0,
     ) -> None:
         """``timeout_seconds`` bounds each attempt; ``retries`` repeats follow a failed one (see the module).
 

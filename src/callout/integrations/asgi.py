@@ -59,6 +59,7 @@ from callout.integrations.routing_policy import (
     count,
     is_unreachable,
     may_skip,
+    nothing_configured,
     plan_for,
     skipped,
 )
@@ -181,6 +182,9 @@ class CalloutMiddleware:
         if scope["type"] == "lifespan" and self._register:
             await self.app(scope, receive, self._after_startup(scope, send))
             return
+        if scope["type"] == "http" and nothing_configured(self.client, self.service):
+            await self._pass_through(scope, receive, send)  # not even the route needs finding
+            return
         method = self.method_for(scope) if scope["type"] == "http" else None
         if method is None:
             await self.app(scope, receive, send)
@@ -189,8 +193,7 @@ class CalloutMiddleware:
             await self.ensure_registered(scope)
         plan = plan_for(self.client, self.service, method)
         if plan.calls_nothing:  # the snapshot says no execution applies: no round trip to callout
-            count(self.client, "calls_avoided")
-            await self.app(scope, receive, send)
+            await self._pass_through(scope, receive, send)
             return
         # The client's trace context travels on with the Dispatch calls of this request (docs/tracing.md).
         incoming = accept(lambda name: _header_text(scope, name))
@@ -198,6 +201,12 @@ class CalloutMiddleware:
             await _Call(self, method, scope, send, plan).run(receive)
         finally:
             release(incoming)
+
+    async def _pass_through(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._register:
+            await self.ensure_registered(scope)
+        count(self.client, "calls_avoided")
+        await self.app(scope, receive, send)
 
     def method_for(self, scope: Scope) -> str | None:
         """The full method of this request, or None when it passes through untouched."""

@@ -62,6 +62,13 @@ def plan_for(client: Any, service: str, method: str) -> Plan:
     return Plan(on_request is not None, on_response is not None, bool(on_request), bool(on_response), known=True)
 
 
+def nothing_configured(client: Any, service: str) -> bool:
+    """The client's snapshot holds no execution concerning ``service`` at all (the common, cheapest case)."""
+    routing = getattr(client, "routing", None)
+    snapshot = routing(service) if callable(routing) else None
+    return snapshot is not None and not snapshot.executions
+
+
 def is_unreachable(error: DispatchError) -> bool:
     """callout could not be reached or is itself unavailable (not a target's failure, not a refusal)."""
     return not error.is_execution_error and error.status in (503, 504)

@@ -21,7 +21,7 @@ from callout.services.context import ServiceContext
 from callout.storage import instances as instance_store
 
 VERSION_POLL_SECONDS = 0.2
-MAX_WAIT_SECONDS = 30.0
+MAX_WAIT_SECONDS = 10.0
 ROUTED_KINDS = ("request", "response")
 
 
