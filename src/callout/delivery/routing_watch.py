@@ -20,7 +20,6 @@ from typing import Any
 import structlog
 
 from callout.delivery.dispatch_errors import DispatchError
-from callout.engine.router import candidate_ids
 
 RETRY_BASE_SECONDS = 0.25
 RETRY_MAX_SECONDS = 5.0
@@ -40,10 +39,16 @@ class RoutingSnapshot:
 
     def applies(self, kind: str, method: str) -> bool | None:
         """Whether the best-matching ``request``/``response`` execution of ``method`` interrupts; None: none applies."""
-        for candidate in candidate_ids(f"{kind}{method}"):
+        for candidate in _candidate_ids(kind, method):
             if candidate in self.executions:
                 return self.executions[candidate]
         return None
+
+
+def _candidate_ids(kind: str, method: str) -> tuple[str, str, str]:
+    # callout's best match for a method (engine/router.py): the method, then its service, then all.
+    service = method.strip("/").split("/")[0]
+    return f"{kind}{method}", f"{kind}/{service}", kind
 
 
 @dataclass
