@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import PlainTextResponse
 
 from callout.api.app import create_app
 from callout.delivery.dispatch_client import DispatchClient
@@ -38,10 +39,15 @@ class CountingApp:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.calls: Counter[str] = Counter()
+        self.without_routing = False  # answer GetRouting 404, as a callout older than it would
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            self.calls[scope["path"].rsplit("/", 1)[-1]] += 1
+            rpc = scope["path"].rsplit("/", 1)[-1]
+            self.calls[rpc] += 1
+            if rpc == "GetRouting" and self.without_routing:
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
     def executions(self) -> int:
@@ -128,6 +134,15 @@ class TestNothingBound:
         host = await make_host()
         await host.http.post("/users", json={"name": "ada"})
         assert host.counter.calls["RunRequestExecution"] == 1
+
+    async def test_callout_without_get_routing_is_called_as_before(self, make_host: MakeHost) -> None:
+        """Against a callout that has no GetRouting every JSON request still runs its executions."""
+        host = await make_host()
+        host.counter.without_routing = True
+        await host.first_snapshot()
+        for _ in range(3):
+            await host.http.post("/users", json={"name": "ada"})
+        assert (host.client.routing(host.service), host.counter.calls["RunRequestExecution"]) == (None, 3)
 
 
 class TestFreshness:

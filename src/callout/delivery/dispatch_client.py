@@ -108,7 +108,7 @@ class DispatchClient:
             watch = self._watches[service] = RoutingWatch(
                 self._poll_routing, service, self.stats, self._routing_wait_seconds
             )
-            watch.start()
+        watch.ensure_running()
         return watch.snapshot
 
     async def refresh_routing(self) -> None:

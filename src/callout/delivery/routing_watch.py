@@ -86,27 +86,39 @@ class RoutingWatch:
         self.service = service
         self.snapshot: RoutingSnapshot | None = None
         self.reachable = False
+        self.unsupported = False
         self._fetch = fetch
         self._stats = stats
         self._wait_seconds = wait_seconds
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Start polling in the running event loop (once)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"callout-routing-{self.service}")
+    def ensure_running(self) -> None:
+        """Poll in the running event loop: start, or restart if the loop that polled is gone."""
+        task, loop = self._task, asyncio.get_running_loop()
+        if self.unsupported or (task is not None and not task.done() and task.get_loop() is loop):
+            return
+        if task is not None:  # its loop ended (e.g. a test client's): what it knew may be stale by now
+            self.snapshot, self.reachable = None, False
+        self._task = loop.create_task(self._run(), name=f"callout-routing-{self.service}")
 
     async def stop(self) -> None:
         """Stop polling."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        if task is None or task.done():
+            return
+        task.cancel()
+        if task.get_loop() is asyncio.get_running_loop():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def refresh(self) -> None:
-        """Fetch the current snapshot now, without waiting for a change."""
-        self._take(parse_or_fail(await self._fetch(self.service, None, 0.0)))
+        """Fetch the current snapshot now, without waiting for a change (nothing from a callout without it)."""
+        try:
+            self._take(parse_or_fail(await self._fetch(self.service, None, 0.0)))
+        except DispatchError as error:
+            if error.status not in UNSUPPORTED:
+                raise
+            self.unsupported = True
 
     async def _run(self) -> None:
         failures = 0
@@ -114,13 +126,18 @@ class RoutingWatch:
             try:
                 await self._refresh()
                 failures = 0
+                continue
             except DispatchError as error:
                 if error.status in UNSUPPORTED:
+                    self.unsupported = True
                     log.warning("callout.routing_unsupported", service=self.service, status=error.status)
                     return
-                failures += 1
-                self._failed(error.message)
-                await asyncio.sleep(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(failures, 8)))
+                message = error.message
+            except Exception as error:  # the poll must outlive any surprise; it is logged
+                message = f"unexpected {type(error).__name__}"
+            failures += 1
+            self._failed(message)
+            await asyncio.sleep(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(failures, 8)))
 
     async def _refresh(self) -> None:
         # After a failure ask without waiting, so that a callout back up is known to be at once.
