@@ -15,16 +15,16 @@ sees the possibly replaced body. A 2xx JSON object response goes through the res
 Other bodies (and a response too large or too deep for callout, or holding NaN or an infinity) pass
 through unchanged, without executions; a request body holding those numbers is refused with 400. A
 target's error (forwarded or failing) becomes an HTTP error with its status and ``{"code",
-"message"}``; when callout itself refuses or cannot be reached, the client gets a 5xx (502 for
-callout's 4xx, e.g. a bad host token, which is no fault of the client's) and the log says why.
+"message"}``; when callout refuses, the client gets a 502 (e.g. a bad host token, no fault of the
+client's). The client's routing snapshot spares the Dispatch call where no execution applies, and
+``on_unavailable`` says what happens while callout cannot be reached (docs/host-middleware.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +52,7 @@ from callout.integrations.bodies import (
     send_json_error,
     with_content_length,
 )
+from callout.integrations.routes import matching_route_name, operation_name, route_names, routes_of
 from callout.integrations.routing_policy import (
     UNAVAILABLE_MESSAGE,
     OnUnavailable,
@@ -64,6 +65,18 @@ from callout.integrations.routing_policy import (
     skipped,
 )
 from callout.tracing import accept, release
+
+__all__ = [
+    "ASGIApp",
+    "CalloutMiddleware",
+    "Identity",
+    "OnUnavailable",
+    "forwarded_headers",
+    "matching_route_name",
+    "operation_name",
+    "route_names",
+    "send_error",
+]
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = Mapping[str, Sequence[str]]
@@ -112,41 +125,6 @@ class Identity:
     user_id: str | None = None
     org_id: str | None = None
     project_id: str | None = None
-
-
-def operation_name(route_name: str) -> str:
-    """A route name in UpperCamelCase: ``create_user`` → ``CreateUser``, ``get-user`` → ``GetUser``."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", route_name) if part)
-
-
-def _routes_of(app: Any) -> list[Any]:
-    routes = getattr(getattr(app, "router", app), "routes", None)
-    return list(routes) if isinstance(routes, list | tuple) else []
-
-
-def _is_endpoint(route: Any) -> bool:
-    return hasattr(route, "methods") and bool(getattr(route, "include_in_schema", True) and getattr(route, "name", ""))
-
-
-def matching_route_name(routes: Iterable[Any], scope: Scope) -> str | None:
-    """The name of the route that fully matches the request (looking into mounts), or None."""
-    for route in routes:
-        match, child_scope = route.matches(scope)
-        if getattr(match, "name", "") != "FULL":
-            continue
-        if not hasattr(route, "methods") and hasattr(route, "routes"):
-            return matching_route_name(route.routes, {**scope, **child_scope})
-        return str(route.name) if _is_endpoint(route) else None
-    return None
-
-
-def route_names(routes: Iterable[Any]) -> Iterator[str]:
-    """The names of every HTTP route shown in the schema, looking into mounts."""
-    for route in routes:
-        if not hasattr(route, "methods") and hasattr(route, "routes"):
-            yield from route_names(route.routes)
-        elif _is_endpoint(route):
-            yield str(route.name)
 
 
 class CalloutMiddleware:
@@ -243,7 +221,7 @@ class CalloutMiddleware:
         return self._identify(scope) if self._identify is not None else Identity()
 
     def _routes(self, scope: Scope) -> list[Any]:
-        return _routes_of(self.app) or _routes_of(scope.get("app"))
+        return routes_of(self.app) or routes_of(scope.get("app"))
 
     def _after_startup(self, scope: Scope, send: Send) -> Send:
         async def send_after_registering(message: Message) -> None:
