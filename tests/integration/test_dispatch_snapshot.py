@@ -135,6 +135,16 @@ class TestNothingBound:
         await host.http.post("/users", json={"name": "ada"})
         assert host.counter.calls["RunRequestExecution"] == 1
 
+    async def test_only_the_bound_execution_is_called(self, make_host: MakeHost) -> None:
+        """A method with only a response execution makes the RunResponseExecution call and no other."""
+        host = await make_host()
+        await host.first_snapshot()
+        await host.bind("response", "GetUser", answer(200, {"user": {"id": "masked"}}), interrupt=True)
+        await host.client.refresh_routing()
+        response = await host.http.get("/users/1")
+        calls = (host.counter.calls["RunRequestExecution"], host.counter.calls["RunResponseExecution"])
+        assert (response.json(), calls) == ({"user": {"id": "masked"}}, (0, 1))
+
     async def test_callout_without_get_routing_is_called_as_before(self, make_host: MakeHost) -> None:
         """Against a callout that has no GetRouting every JSON request still runs its executions."""
         host = await make_host()
