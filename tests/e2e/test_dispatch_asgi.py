@@ -50,6 +50,7 @@ class Example:
         receivers = [await self.receivers.start(reply) for reply in replies]
         targets = [await self.actions.target(receiver, interrupt=interrupt) for receiver in receivers]
         await self.actions.bind(condition, targets)
+        await self.client.refresh_routing()  # the middleware's snapshot sees the change at once
         return receivers
 
 

@@ -53,6 +53,7 @@ class Host:
         await self.actions.bind(
             {condition: {"method": self.method(operation)}}, [await self.actions.target(receiver, **target)]
         )
+        await self.client.refresh_routing()  # the middleware's snapshot sees the change at once
         return receiver
 
     async def hook_service(self, condition: str) -> Receiver:
@@ -60,6 +61,7 @@ class Host:
         receiver = await self.receivers.start()
         await self.client.register_catalog(methods=[self.method("CreateUser")])
         await self.actions.bind({condition: {"service": self.service}}, [await self.actions.target(receiver)])
+        await self.client.refresh_routing()  # the middleware's snapshot sees the change at once
         return receiver
 
 

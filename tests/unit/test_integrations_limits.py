@@ -50,10 +50,12 @@ def deep_object(depth: int) -> bytes:
 async def make_host() -> AsyncIterator[Any]:
     """Factory: an httpx client in front of the middleware around the test host app, and the app's call count."""
     clients: list[httpx.AsyncClient] = []
+    dispatch_clients: list[DispatchClient] = []
 
     def make(**options: Any) -> tuple[httpx.AsyncClient, AppCalls]:
         calls = AppCalls(host_app())
         client = DispatchClient("http://127.0.0.1:9", "t", timeout_seconds=1)
+        dispatch_clients.append(client)  # its routing poll runs in the background until closed
         middleware = CalloutMiddleware(calls, client=client, service=SERVICE, register=False, **options)
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=middleware), base_url="http://host.test")
         clients.append(http)
@@ -62,6 +64,8 @@ async def make_host() -> AsyncIterator[Any]:
     yield make
     for http in clients:
         await http.aclose()
+    for client in dispatch_clients:
+        await client.close()
 
 
 class TestBodySizeLimit:

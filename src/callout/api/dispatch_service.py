@@ -17,7 +17,7 @@ from callout.domain.auth import Permission, Principal
 from callout.domain.catalog import validate_method_name
 from callout.domain.events import Event
 from callout.services import executions as execution_service
-from callout.services import function_results, interception
+from callout.services import function_results, host_routing, interception
 from callout.services import push as push_service
 from callout.services.push import PushedEvent
 
@@ -134,6 +134,23 @@ def _encode_event(event: Event) -> dict[str, Any]:
     }
 
 
+async def _get_routing(call: RpcCall) -> dict[str, Any]:
+    """The request/response executions concerning ``services``; with ``version`` and ``wait``, a long poll."""
+    services = call.request.strings("services", max_length=1000)
+    if not services:
+        raise invalid("services", "name at least one service")
+    wait = call.request.duration("wait")
+    snapshot = await host_routing.routing_snapshot(
+        call.context,
+        call.principal,
+        services,
+        call.request.uint("version"),
+        0.0 if wait is None else wait.total_seconds(),
+    )
+    executions = [{"id": key, "interruptOnError": value} for key, value in sorted(snapshot.executions.items())]
+    return {"version": str(snapshot.version), "executions": executions}
+
+
 def dispatch_rpcs() -> list[Rpc]:
     """The DispatchService RPCs."""
     return [
@@ -142,4 +159,5 @@ def dispatch_rpcs() -> list[Rpc]:
         Rpc(DISPATCH_SERVICE, "RunFunction", Permission.DISPATCH, _run_function, intercept=False),
         Rpc(DISPATCH_SERVICE, "RegisterCatalog", Permission.DISPATCH, _register_catalog, intercept=False),
         Rpc(DISPATCH_SERVICE, "PushEvents", Permission.DISPATCH, _push_events, intercept=False),
+        Rpc(DISPATCH_SERVICE, "GetRouting", Permission.DISPATCH, _get_routing, intercept=False),
     ]

@@ -17,7 +17,6 @@ connection was never made; executions (which call targets) only when the connect
 from __future__ import annotations
 
 import asyncio
-import enum
 import json
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +26,11 @@ from typing import Any, Self
 import aiohttp
 
 from callout import __version__
+from callout.delivery.dispatch_errors import NOTHING_STORED, DispatchError, Repeat
+from callout.delivery.routing_watch import RoutingSnapshot, RoutingStats, RoutingWatch
 from callout.tracing import add_headers
+
+__all__ = ["NOTHING_STORED", "DispatchClient", "DispatchError", "Repeat", "RoutingSnapshot", "RoutingStats"]
 
 DISPATCH_SERVICE = "callout.v1.DispatchService"
 USER_AGENT = f"callout-dispatch-client/{__version__}"
@@ -46,47 +49,6 @@ _CODES_BY_STATUS = {
 }
 
 
-# callout's 503s after which the write was certainly not stored (rolled back or never begun).
-NOTHING_STORED = frozenset({"Errors.Database.Busy", "Errors.Database.Unavailable"})
-
-
-class Repeat(enum.Enum):
-    """When a call that failed with 503 may be sent again."""
-
-    SAFE = "safe"  # idempotent: always
-    IF_NOTHING_STORED = "if nothing stored"  # callout says so, or the connection was never made
-    IF_NOT_SENT = "if not sent"  # only when the connection was never made
-
-
-class DispatchError(Exception):
-    """callout refused or failed a dispatch call (or could not be reached)."""
-
-    def __init__(
-        self, status: int, code: str, message: str, message_id: str = "", detail: str = "", *, sent: bool = True
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.message_id = message_id
-        self.detail = detail
-        # False when no connection could be made: callout cannot have seen the request.
-        self.sent = sent
-
-    def may_repeat(self, repeat: Repeat) -> bool:
-        """Whether the failed call may be sent again under ``repeat``."""
-        if self.status != 503:
-            return False
-        if not self.sent or repeat is Repeat.SAFE:
-            return True
-        return repeat is Repeat.IF_NOTHING_STORED and self.message_id in NOTHING_STORED
-
-    @property
-    def is_execution_error(self) -> bool:
-        """Whether a target caused it (forwarded error, failing or slow target), not callout or the client."""
-        return self.message_id.startswith("Errors.Execution.")
-
-
 class DispatchClient:
     """Calls the Dispatch RPCs over one shared aiohttp session (opened lazily, closed by ``close()``)."""
 
@@ -98,14 +60,24 @@ class DispatchClient:
         timeout_seconds: float = 10,
         retries: int = 3,
         backoff_seconds: float = 0.1,
+        keep_routing: bool = True,
+        routing_wait_seconds: float = 5.0,
     ) -> None:
-        """``timeout_seconds`` bounds each attempt; ``retries`` repeats follow a failed one (see the module)."""
+        """``timeout_seconds`` bounds each attempt; ``retries`` repeats follow a failed one (see the module).
+
+        With ``keep_routing`` (the default) ``routing(service)`` keeps a snapshot of the service's
+        executions fresh with long polls of ``routing_wait_seconds`` (docs/host-middleware.md).
+        """
         self._base_url = base_url.rstrip("/")
         self._token = token
         self._timeout_seconds = timeout_seconds
         self._retries = retries
         self._backoff_seconds = backoff_seconds
         self._session: aiohttp.ClientSession | None = None
+        self._keep_routing = keep_routing
+        self._routing_wait_seconds = routing_wait_seconds
+        self._watches: dict[str, RoutingWatch] = {}
+        self.stats = RoutingStats()
 
     async def __aenter__(self) -> Self:
         return self
@@ -116,10 +88,47 @@ class DispatchClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the shared session; a later call opens a new one."""
+        """Stop the routing polls and close the shared session; a later call opens a new one."""
+        watches, self._watches = list(self._watches.values()), {}
+        for watch in watches:
+            await watch.stop()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+    def routing(self, service: str) -> RoutingSnapshot | None:
+        """The newest snapshot of ``service``'s executions; None until the first one arrived (or when not kept).
+
+        The first call starts a background long poll in the running event loop.
+        """
+        if not self._keep_routing:
+            return None
+        watch = self._watches.get(service)
+        if watch is None:
+            watch = self._watches[service] = RoutingWatch(
+                self._poll_routing, service, self.stats, self._routing_wait_seconds
+            )
+        watch.ensure_running()
+        return watch.snapshot
+
+    async def refresh_routing(self) -> None:
+        """Fetch every kept snapshot now: a change this process just made applies to its next request."""
+        for watch in list(self._watches.values()):
+            await watch.refresh()
+
+    async def get_routing(
+        self, services: Iterable[str], version: int | None = None, wait_seconds: float = 0.0
+    ) -> dict[str, Any]:
+        """GetRouting: the executions concerning ``services``; with ``version``, wait up to ``wait_seconds``
+        for a change."""
+        body: dict[str, Any] = {"services": list(services)}
+        if version is not None:
+            body["version"] = str(version)
+            body["wait"] = f"{wait_seconds:.3f}s"
+        return await self._call_once("GetRouting", body, self._timeout_seconds + wait_seconds)
+
+    async def _poll_routing(self, service: str, version: int | None, wait_seconds: float) -> dict[str, Any]:
+        return await self.get_routing([service], version, wait_seconds)
 
     async def run_request(
         self,
@@ -202,14 +211,15 @@ class DispatchClient:
         # Full jitter: many clients of one busy callout spread out instead of returning in step.
         return random.uniform(0, self._backoff_seconds * 2**attempt)  # noqa: S311 - not a secret
 
-    async def _call_once(self, rpc: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _call_once(self, rpc: str, body: dict[str, Any], timeout_seconds: float | None = None) -> dict[str, Any]:
         url = f"{self._base_url}/{DISPATCH_SERVICE}/{rpc}"
+        timeout_seconds = timeout_seconds or self._timeout_seconds
         try:
-            async with asyncio.timeout(self._timeout_seconds):
+            async with asyncio.timeout(timeout_seconds):
                 status, raw = await self._post(url, body)
         except TimeoutError as exc:
             raise DispatchError(
-                504, "deadline_exceeded", f"callout did not answer within {self._timeout_seconds:g}s"
+                504, "deadline_exceeded", f"callout did not answer within {timeout_seconds:g}s"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             message = f"callout is unreachable ({type(exc).__name__})"

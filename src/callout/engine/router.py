@@ -97,6 +97,10 @@ class Router:
                 return chain
         return ()
 
+    def chains(self) -> Mapping[str, tuple[RoutedTarget, ...]]:
+        """Every execution id with its (non-empty) target chain."""
+        return self._routes
+
     def __len__(self) -> int:
         return len(self._routes)
 

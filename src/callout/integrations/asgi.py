@@ -15,16 +15,16 @@ sees the possibly replaced body. A 2xx JSON object response goes through the res
 Other bodies (and a response too large or too deep for callout, or holding NaN or an infinity) pass
 through unchanged, without executions; a request body holding those numbers is refused with 400. A
 target's error (forwarded or failing) becomes an HTTP error with its status and ``{"code",
-"message"}``; when callout itself refuses or cannot be reached, the client gets a 5xx (502 for
-callout's 4xx, e.g. a bad host token, which is no fault of the client's) and the log says why.
+"message"}``; when callout refuses, the client gets a 502 (e.g. a bad host token, no fault of the
+client's). The client's routing snapshot spares the Dispatch call where no execution applies, and
+``on_unavailable`` says what happens while callout cannot be reached (docs/host-middleware.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +42,8 @@ from callout.integrations.bodies import (
     Send,
     dump_json,
     header,
+    is_multipart,
+    is_replaceable,
     parse_json_object,
     read_body,
     replaced_request,
@@ -50,7 +52,31 @@ from callout.integrations.bodies import (
     send_json_error,
     with_content_length,
 )
+from callout.integrations.routes import matching_route_name, operation_name, route_names, routes_of
+from callout.integrations.routing_policy import (
+    UNAVAILABLE_MESSAGE,
+    OnUnavailable,
+    Plan,
+    count,
+    is_unreachable,
+    may_skip,
+    nothing_configured,
+    plan_for,
+    skipped,
+)
 from callout.tracing import accept, release
+
+__all__ = [
+    "ASGIApp",
+    "CalloutMiddleware",
+    "Identity",
+    "OnUnavailable",
+    "forwarded_headers",
+    "matching_route_name",
+    "operation_name",
+    "route_names",
+    "send_error",
+]
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = Mapping[str, Sequence[str]]
@@ -101,41 +127,6 @@ class Identity:
     project_id: str | None = None
 
 
-def operation_name(route_name: str) -> str:
-    """A route name in UpperCamelCase: ``create_user`` → ``CreateUser``, ``get-user`` → ``GetUser``."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", route_name) if part)
-
-
-def _routes_of(app: Any) -> list[Any]:
-    routes = getattr(getattr(app, "router", app), "routes", None)
-    return list(routes) if isinstance(routes, list | tuple) else []
-
-
-def _is_endpoint(route: Any) -> bool:
-    return hasattr(route, "methods") and bool(getattr(route, "include_in_schema", True) and getattr(route, "name", ""))
-
-
-def matching_route_name(routes: Iterable[Any], scope: Scope) -> str | None:
-    """The name of the route that fully matches the request (looking into mounts), or None."""
-    for route in routes:
-        match, child_scope = route.matches(scope)
-        if getattr(match, "name", "") != "FULL":
-            continue
-        if not hasattr(route, "methods") and hasattr(route, "routes"):
-            return matching_route_name(route.routes, {**scope, **child_scope})
-        return str(route.name) if _is_endpoint(route) else None
-    return None
-
-
-def route_names(routes: Iterable[Any]) -> Iterator[str]:
-    """The names of every HTTP route shown in the schema, looking into mounts."""
-    for route in routes:
-        if not hasattr(route, "methods") and hasattr(route, "routes"):
-            yield from route_names(route.routes)
-        elif _is_endpoint(route):
-            yield str(route.name)
-
-
 class CalloutMiddleware:
     """Runs the request and response executions of ``/<service>/<Operation>`` around each HTTP route."""
 
@@ -150,8 +141,10 @@ class CalloutMiddleware:
         operations: Iterable[str] | None = None,
         identify: Callable[[Scope], Identity] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        on_unavailable: OnUnavailable | str = OnUnavailable.BY_EXECUTION,
     ) -> None:
         self.app = app
+        self.on_unavailable = OnUnavailable(on_unavailable)
         self.max_body_bytes = max_body_bytes
         self.client = client
         self.service = service
@@ -167,18 +160,31 @@ class CalloutMiddleware:
         if scope["type"] == "lifespan" and self._register:
             await self.app(scope, receive, self._after_startup(scope, send))
             return
+        if scope["type"] == "http" and nothing_configured(self.client, self.service):
+            await self._pass_through(scope, receive, send)  # not even the route needs finding
+            return
         method = self.method_for(scope) if scope["type"] == "http" else None
         if method is None:
             await self.app(scope, receive, send)
             return
         if self._register:
             await self.ensure_registered(scope)
+        plan = plan_for(self.client, self.service, method)
+        if plan.calls_nothing:  # the snapshot says no execution applies: no round trip to callout
+            await self._pass_through(scope, receive, send)
+            return
         # The client's trace context travels on with the Dispatch calls of this request (docs/tracing.md).
         incoming = accept(lambda name: _header_text(scope, name))
         try:
-            await _Call(self, method, scope, send).run(receive)
+            await _Call(self, method, scope, send, plan).run(receive)
         finally:
             release(incoming)
+
+    async def _pass_through(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._register:
+            await self.ensure_registered(scope)
+        count(self.client, "calls_avoided")
+        await self.app(scope, receive, send)
 
     def method_for(self, scope: Scope) -> str | None:
         """The full method of this request, or None when it passes through untouched."""
@@ -215,7 +221,7 @@ class CalloutMiddleware:
         return self._identify(scope) if self._identify is not None else Identity()
 
     def _routes(self, scope: Scope) -> list[Any]:
-        return _routes_of(self.app) or _routes_of(scope.get("app"))
+        return routes_of(self.app) or routes_of(scope.get("app"))
 
     def _after_startup(self, scope: Scope, send: Send) -> Send:
         async def send_after_registering(message: Message) -> None:
@@ -229,8 +235,9 @@ class CalloutMiddleware:
 class _Call:
     """One intercepted HTTP request: the request execution, the app, the response execution."""
 
-    def __init__(self, middleware: CalloutMiddleware, method: str, scope: Scope, send: Send) -> None:
+    def __init__(self, middleware: CalloutMiddleware, method: str, scope: Scope, send: Send, plan: Plan) -> None:
         self.middleware = middleware
+        self.plan = plan
         self.client = middleware.client
         self.method = method
         self.scope = scope
@@ -243,7 +250,7 @@ class _Call:
 
     async def run(self, receive: Receive) -> None:
         app = self.middleware.app
-        if _is_multipart(header(self.scope.get("headers", []), b"content-type")):
+        if is_multipart(header(self.scope.get("headers", []), b"content-type")):
             await app(self.scope, receive, self.send)  # an upload, never a JSON object: not buffered
             return
         try:
@@ -256,19 +263,38 @@ class _Call:
         if original is None or not connected:
             await app(self.scope, replay(body, receive), self.send)
             return
+        self.request = original
         try:
-            self.request = await self.client.run_request(
-                self.method, original, self.headers, **_identity_args(self.identity)
-            )
+            if self.plan.request:
+                self.request = await self.client.run_request(
+                    self.method, original, self.headers, **_identity_args(self.identity)
+                )
         except DispatchError as error:
+            if not self.may_skip(error, "request", self.plan.request_interrupts):
+                await self.fail(error)
+                return
+        scope, body = replaced_request(self.scope, body, original, self.request)
+        await app(scope, replay(body, receive), self.intercept if self.plan.response else self.send)
+
+    def may_skip(self, error: DispatchError, kind: str, interrupts: bool) -> bool:
+        """Whether the execution may be skipped after ``error`` (callout unreachable; docs/host-middleware.md)."""
+        if not is_unreachable(error) or not may_skip(self.middleware.on_unavailable, self.plan, interrupts):
+            return False
+        skipped(self.client, self.method, kind, error)
+        return True
+
+    async def fail(self, error: DispatchError) -> None:
+        """Answer the error; an unreachable callout is a 503 (or 504) saying an execution could not run."""
+        if not is_unreachable(error):
             await send_error(self.send, error, self.method)
             return
-        scope, body = replaced_request(self.scope, body, original, self.request)
-        await app(scope, replay(body, receive), self.intercept)
+        count(self.client, "refused_unavailable")
+        log.warning("callout.dispatch_failed", method=self.method, status=error.status, error=error.message)
+        await send_json_error(self.send, error.status, error.code, f"{UNAVAILABLE_MESSAGE} ({error.message})")
 
     async def intercept(self, message: Message) -> None:
         """Hold back a 2xx JSON response until the response execution has run; pass anything else on."""
-        if message["type"] == "http.response.start" and _is_replaceable(message):
+        if message["type"] == "http.response.start" and is_replaceable(message):
             self.start = message
             return
         if message["type"] != "http.response.body" or self.start is None:
@@ -291,8 +317,10 @@ class _Call:
                     self.method, self.request, response, self.headers, **_identity_args(self.identity)
                 )
             except DispatchError as error:
-                await send_error(self.send, error, self.method)
-                return
+                if not self.may_skip(error, "response", self.plan.response_interrupts):
+                    await self.fail(error)
+                    return
+                replaced = response
             if replaced != response:
                 body = dump_json(replaced)
                 start = {**start, "headers": with_content_length(start.get("headers", []), len(body))}
@@ -346,23 +374,3 @@ async def send_error(send: Send, error: DispatchError, method: str) -> None:
         code = error.code if error.status >= 500 else "unavailable"
         message = "the actions service failed" if error.status < 500 else error.message
     await send_json_error(send, status, code, message)
-
-
-def _media_type(content_type: bytes | None) -> bytes:
-    return (content_type or b"").split(b";")[0].strip().lower()
-
-
-def _is_json(content_type: bytes | None) -> bool:
-    media = _media_type(content_type)
-    return media == b"application/json" or media.endswith(b"+json")
-
-
-def _is_multipart(content_type: bytes | None) -> bool:
-    return _media_type(content_type).startswith(b"multipart/")
-
-
-def _is_replaceable(start: Message) -> bool:
-    headers = start.get("headers", [])
-    encoding = header(headers, b"content-encoding")
-    plain = encoding is None or encoding.strip().lower() == b"identity"
-    return 200 <= int(start["status"]) <= 299 and plain and _is_json(header(headers, b"content-type"))

@@ -154,3 +154,25 @@ def dump_json(value: Any) -> bytes:
 
 def _too_large(limit: int) -> RefusedBody:
     return RefusedBody(413, "resource_exhausted", f"the body is larger than {limit} bytes")
+
+
+def _media_type(content_type: bytes | None) -> bytes:
+    return (content_type or b"").split(b";")[0].strip().lower()
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    media = _media_type(content_type)
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def is_multipart(content_type: bytes | None) -> bool:
+    """A multipart upload (never a JSON object: the middleware does not buffer it)."""
+    return _media_type(content_type).startswith(b"multipart/")
+
+
+def is_replaceable(start: Message) -> bool:
+    """A 2xx, unencoded JSON response: the response execution may replace it."""
+    headers = start.get("headers", [])
+    encoding = header(headers, b"content-encoding")
+    plain = encoding is None or encoding.strip().lower() == b"identity"
+    return 200 <= int(start["status"]) <= 299 and plain and _is_json(header(headers, b"content-type"))
