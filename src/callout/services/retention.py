@@ -28,8 +28,10 @@ from callout.storage.vacuum import PAGES_PER_STEP, give_back_space
 
 log = structlog.get_logger("callout.retention")
 BATCH_ROWS = 500
-# Between batches: room for the workers' claims and records to take the write lock.
+# Between batches: room for the workers' claims and records to take the write lock; longer while
+# deliveries are flowing, so that pruning yields to them and catches up when they are idle.
 PAUSE_SECONDS = 0.01
+BUSY_PAUSE_SECONDS = 0.05
 PRUNE_INTERVAL_SECONDS = 60.0
 
 Step = Callable[[Connection, int, int], Awaitable[store.Deleted]]
@@ -72,6 +74,7 @@ async def prune(
     counts: PruneCounts | None = None,
     on_batch: Callable[[PruneCounts], None] | None = None,
     stop: asyncio.Event | None = None,
+    pause: Callable[[], float] = lambda: PAUSE_SECONDS,
 ) -> PruneCounts:
     """Delete what finished (events: were created) more than ``older_than`` ago, adding to ``counts``."""
     # In integer microseconds: a period longer than the calendar (e.g. 99999999d) just prunes nothing.
@@ -86,7 +89,7 @@ async def prune(
             await give_back_space(context.database, at_least=PAGES_PER_STEP)
             if max(deleted.deliveries, deleted.events) < BATCH_ROWS:
                 break
-            await asyncio.sleep(PAUSE_SECONDS)
+            await asyncio.sleep(pause())
     await give_back_space(context.database)
     return counts
 
@@ -98,11 +101,20 @@ async def _run_step(step: Step, cutoff: int, conn: Connection) -> store.Deleted:
 class Pruner:
     """Prunes every ``interval`` seconds until stopped; keeps the running counts for the metric."""
 
-    def __init__(self, context: ServiceContext, retention: timedelta, interval: float) -> None:
+    def __init__(
+        self,
+        context: ServiceContext,
+        retention: timedelta,
+        interval: float,
+        activity: Callable[[], int] | None = None,
+    ) -> None:
         self.counts = PruneCounts()
         self._context = context
         self._retention = retention
         self._interval = interval
+        # A count that grows while deliveries are made (attempts recorded), to tell a busy queue.
+        self._activity = activity
+        self._last_activity = activity() if activity is not None else 0
 
     @property
     def retention(self) -> timedelta:
@@ -114,7 +126,7 @@ class Pruner:
         while not stop.is_set():
             before = self.counts.total
             try:
-                await prune(self._context, self._retention, self.counts, stop=stop)
+                await prune(self._context, self._retention, self.counts, stop=stop, pause=self._pause)
             except Unavailable as error:
                 log.warning("retention.database_unavailable", detail=error.detail)
             if self.counts.total > before:
@@ -123,3 +135,11 @@ class Pruner:
             with contextlib.suppress(TimeoutError):
                 jitter = random.uniform(0.8, 1.2)  # noqa: S311 - not a secret
                 await asyncio.wait_for(stop.wait(), timeout=self._interval * jitter)
+
+    def _pause(self) -> float:
+        """The pause before the next batch: long if deliveries were made since the last one, else short."""
+        if self._activity is None:
+            return PAUSE_SECONDS
+        now = self._activity()
+        busy, self._last_activity = now != self._last_activity, now
+        return BUSY_PAUSE_SECONDS if busy else PAUSE_SECONDS

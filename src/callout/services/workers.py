@@ -56,7 +56,7 @@ class WorkerPool:
         self.workers = [DeliveryWorker(context, settings) for _ in range(count)]
         settings = settings or WorkerSettings()
         # Every process that delivers also prunes (docs/retention.md).
-        self.pruner = Pruner(context, settings.retention, settings.prune_interval)
+        self.pruner = Pruner(context, settings.retention, settings.prune_interval, lambda: self._counts()[0])
         self.prunes = retention_enabled(settings.retention)
         self.gauges = QueueGauges()
         self.grace = grace
