@@ -15,11 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,33 +26,13 @@ import httpx
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from servers import free_port, start_callout  # bench/servers.py (run from bench/ on sys.path)
 
 from callout.delivery.dispatch_client import DispatchClient
 from callout.integrations.asgi import CalloutMiddleware
 
 SERVICE = "bench.users.v1.UserService"
 BLOCK = 100
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_callout(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "callout", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    env = {**os.environ, "CALLOUT_LOG_LEVEL": "warning", "CALLOUT_METRICS_ADDRESS": ""}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("callout did not start")
 
 
 def _users_app() -> FastAPI:
@@ -71,7 +47,7 @@ def _users_app() -> FastAPI:
 
 def _serve_in_thread(apps: dict[str, Any]) -> dict[str, int]:
     """Serve each app with uvicorn in one background event loop; return their ports."""
-    ports = {name: _free_port() for name in apps}
+    ports = {name: free_port() for name in apps}
     servers = [
         uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=ports[name], log_level="warning", access_log=False))
         for name, app in apps.items()
@@ -116,8 +92,8 @@ def main() -> None:
     # At the end callout stops before the hosts' routing polls do: their warning is expected here.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     with tempfile.TemporaryDirectory() as directory:
-        port = _free_port()
-        callout = _start_callout(Path(directory), port)
+        port = free_port()
+        callout = start_callout(Path(directory), port)
         try:
             token = (Path(directory) / "admin.pat").read_text().strip()
             url = f"http://127.0.0.1:{port}"

@@ -11,40 +11,14 @@ transaction with its event). Prints p50/p99 of each and the ratios against the b
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(data_dir: Path, port: int, database_url: str | None) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "callout", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    if database_url:
-        command += ["--database-url", database_url]
-    env = {**os.environ, "CALLOUT_LOG_LEVEL": "warning", "CALLOUT_METRICS_ADDRESS": ""}
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the server did not start")
+from servers import free_port, start_callout  # bench/servers.py (run from bench/ on sys.path)
 
 
 def _measure(calls: int, action: Callable[[int], None]) -> list[float]:
@@ -70,8 +44,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="benchmark this database instead of SQLite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        port = _free_port()
-        server = _start_server(Path(directory), port, args.database_url)
+        port = free_port()
+        server = start_callout(Path(directory), port, args.database_url)
         try:
             _run(port, (Path(directory) / "admin.pat").read_text().strip(), args.calls)
         finally:
