@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
+import sys
 import tomllib
 import types
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ CONFIG_FILE_NAME = "callout.toml"
 CONFIG_VARIABLE = "CALLOUT_CONFIG"
 ENV_PREFIX = "CALLOUT_"
 FLAG = "flag"
+# Far more than any real configuration; a larger "file" (say /dev/zero) is refused, not read forever.
+MAX_CONFIG_BYTES = 1024 * 1024
 DEFAULT = "default"
 
 
@@ -91,12 +95,17 @@ def read_config_file(file: ConfigFile) -> dict[str, Any]:
         return {}
     values = _parse_toml(file.path)
     _check_keys(values, file)
+    _warn_if_secrets_are_exposed(values, file.path)
     return _resolve_paths(values, file.path.parent)
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as error:
@@ -107,6 +116,24 @@ def _parse_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def _warn_if_secrets_are_exposed(values: dict[str, Any], path: Path) -> None:
+    """One line on stderr when a file holding a secret can be read by other users (docs/configuration.md)."""
+    secrets = [key for key in ("master_key", "database_url") if _holds_secret(key, values.get(key))]
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if secrets and mode & 0o077:
+        sys.stderr.write(
+            f"warning: config file {path} holds {' and '.join(secrets)} but other users may read it "
+            f"(mode {mode:04o}); run: chmod 600 {path}\n"
+        )
+
+
+def _holds_secret(key: str, value: Any) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    # A database URL is a secret only with a password in it (user:password@ or ?password=).
+    return key == "master_key" or bool(re.search(r"://[^/@]*:[^/@]*@|[?&]password=", value, re.IGNORECASE))
 
 
 def _check_keys(values: dict[str, Any], file: ConfigFile) -> None:

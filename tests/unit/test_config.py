@@ -222,3 +222,52 @@ class TestUnreadableFiles:
         path = write_config("workers = 7\n")
         monkeypatch.setenv("CALLOUT_CONFIG", "")
         assert load(data_dir=path.parent).settings.workers == 7
+
+
+class TestExposedSecrets:
+    """A config file holding a secret should be readable by its owner only (docs/configuration.md)."""
+
+    KEY = "master_key = 'QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE='\n"
+
+    def test_a_readable_file_with_the_master_key_warns_without_the_key(
+        self, write_config: WriteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A 0644 file holding master_key gets one warning line naming chmod 600, never the key itself."""
+        path = write_config(self.KEY)
+        path.chmod(0o644)
+        load(data_dir=tmp_path / "data")
+        warning = capsys.readouterr().err
+        assert ("chmod 600" in warning, "master_key" in warning, "QUFB" in warning) == (True, True, False)
+
+    def test_a_private_file_with_the_master_key_is_quiet(
+        self, write_config: WriteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A 0600 file holding master_key gives no warning."""
+        write_config(self.KEY).chmod(0o600)
+        load(data_dir=tmp_path / "data")
+        assert capsys.readouterr().err == ""
+
+    def test_a_database_url_without_password_is_not_a_secret(
+        self, write_config: WriteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A readable file whose database URL has no password gives no warning."""
+        write_config("database_url = 'postgresql://callout@db/callout'\n").chmod(0o644)
+        load(data_dir=tmp_path / "data")
+        assert capsys.readouterr().err == ""
+
+    def test_a_database_url_with_a_password_warns(
+        self, write_config: WriteConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A readable file whose database URL carries a password warns, naming database_url only."""
+        write_config("database_url = 'postgresql://callout:pw@db/callout'\n").chmod(0o640)
+        load(data_dir=tmp_path / "data")
+        warning = capsys.readouterr().err
+        assert ("database_url" in warning, ":pw@" in warning) == (True, False)
+
+
+def test_a_file_larger_than_a_megabyte_is_refused(tmp_path: Path) -> None:
+    """A config "file" that never ends (such as /dev/zero) is refused after 1 MiB, not read forever."""
+    huge = tmp_path / "huge.toml"
+    huge.write_bytes(b"#" * (1024 * 1024 + 1))
+    with pytest.raises(ConfigError, match="larger than"):
+        load(data_dir=tmp_path, config=huge)
