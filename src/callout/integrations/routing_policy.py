@@ -92,3 +92,21 @@ def skipped(client: Any, method: str, kind: str, error: DispatchError) -> None:
     """Log and count an execution skipped because callout was unreachable."""
     log.warning("callout.execution_skipped", method=method, execution=kind, status=error.status, error=error.message)
     count(client, "executions_skipped")
+
+
+def error_answer(error: DispatchError, method: str) -> tuple[int, str, str]:
+    """The status, code and message answering ``error``: a target's error keeps its status, callout's own
+    failures become a 5xx (a refusal of the host's call, e.g. a bad token, is no fault of the client's: 502)."""
+    if error.is_execution_error:
+        return error.status, error.code, error.detail or error.message
+    log.warning("callout.dispatch_failed", method=method, status=error.status, error=error.message)
+    if error.status >= 500:
+        return error.status, error.code, error.message
+    return 502, "unavailable", "the actions service failed"
+
+
+def unavailable_answer(client: Any, error: DispatchError, method: str) -> tuple[int, str, str]:
+    """The answer while callout is unreachable and the execution may not be skipped (503 or 504)."""
+    count(client, "refused_unavailable")
+    log.warning("callout.dispatch_failed", method=method, status=error.status, error=error.message)
+    return error.status, error.code, f"{UNAVAILABLE_MESSAGE} ({error.message})"
