@@ -55,7 +55,11 @@ class Plan:
 def plan_for(client: Any, service: str, method: str) -> Plan:
     """The plan of ``method`` from the client's snapshot; a client keeping none makes every call (unknown)."""
     routing = getattr(client, "routing", None)
-    snapshot = routing(service) if callable(routing) else None
+    return plan_of(routing(service) if callable(routing) else None, method)
+
+
+def plan_of(snapshot: Any, method: str) -> Plan:
+    """The plan of ``method`` from a routing snapshot; None (no snapshot yet) makes every call (unknown)."""
     if snapshot is None:
         return Plan()
     on_request, on_response = snapshot.applies("request", method), snapshot.applies("response", method)
@@ -65,7 +69,11 @@ def plan_for(client: Any, service: str, method: str) -> Plan:
 def nothing_configured(client: Any, service: str) -> bool:
     """The client's snapshot holds no execution concerning ``service`` at all (the common, cheapest case)."""
     routing = getattr(client, "routing", None)
-    snapshot = routing(service) if callable(routing) else None
+    return nothing_in(routing(service) if callable(routing) else None)
+
+
+def nothing_in(snapshot: Any) -> bool:
+    """A snapshot holding no execution at all (None, no snapshot yet, is not known to hold nothing)."""
     return snapshot is not None and not snapshot.executions
 
 
