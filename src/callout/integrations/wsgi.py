@@ -139,6 +139,13 @@ class CalloutWSGIMiddleware:
                 self._register_after = time.monotonic() + REGISTER_RETRY_SECONDS
                 log.warning("callout.register_failed", service=self.service, status=error.status, error=error.message)
 
+    def refresh_routing(self) -> None:
+        """Fetch the routing snapshot now: a change this process just made applies to its next request."""
+        self.loop.call(self._snapshot)  # starts the watch if no request did yet
+        refresh = getattr(self.client, "refresh_routing", None)
+        if callable(refresh):
+            self.loop.run(refresh())
+
     def identity(self, environ: Environ) -> Identity:
         """Whom the call is for (default: the host token's user and organization)."""
         return self._identify(environ) if self._identify is not None else Identity()
