@@ -123,6 +123,13 @@ class TestFlaskExample:
         payload = json.loads(receiver.hits[0].body)
         assert (payload["fullMethod"], payload["request"]) == (CREATE_USER, {"name": "sent"})
 
+    async def test_host_requests_traceparent_reaches_the_target(self, host: FlaskHost) -> None:
+        """The client's traceparent crosses to the middleware's loop thread and on to the target, unchanged."""
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        [receiver] = await host.hook({"request": {"method": CREATE_USER}}, answer(200, {"name": "x"}))
+        await host.http.post("/users", json={"name": "sent"}, headers={"traceparent": traceparent})
+        assert receiver.hits[0].header_values("traceparent") == [traceparent.encode()]
+
     async def test_rest_call_target_replaces_the_response(self, host: FlaskHost) -> None:
         """The client gets the body a response target returned."""
         await host.http.post("/users", json={"name": "ada"})

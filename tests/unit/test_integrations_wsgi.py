@@ -88,6 +88,10 @@ class TestFlaskRoutes:
         """Flask's static route is no operation."""
         assert flask_route_of(users_api())(environ("GET", "/static/app.js")) is None
 
+    def test_automatic_options_pass_through(self) -> None:
+        """Flask's automatic OPTIONS answer is no operation of the app."""
+        assert flask_route_of(users_api())(environ("OPTIONS", "/users")) is None
+
     def test_route_names_leave_out_static(self) -> None:
         """Every endpoint but the static files is listed."""
         assert list(flask_route_names(users_api())()) == ["create_user", "get_user", "health"]

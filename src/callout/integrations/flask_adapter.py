@@ -5,7 +5,7 @@ Wrap a Flask app (Flask itself is not a dependency of callout; the app is used t
     middleware = wrap_flask(app, client=DispatchClient(url, token), service="example.users.v1.UserService")
 
 A blueprint's endpoint ``users.create_user`` becomes ``UsersCreateUser``; the static files route
-passes through untouched (docs/host-middleware.md).
+and Flask's automatic OPTIONS answers pass through untouched (docs/host-middleware.md).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def flask_route_of(app: Any) -> Callable[[Environ], str | None]:
             rule, _ = app.url_map.bind_to_environ(environ).match(return_rule=True)
         except Exception:  # werkzeug's NotFound, MethodNotAllowed, RequestRedirect: the app answers itself
             return None
+        if environ.get("REQUEST_METHOD") == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
+            return None  # Flask's own answer (the Allow header), not the view: no operation of the app
         endpoint = str(rule.endpoint)
         return None if endpoint in UNTOUCHED_ENDPOINTS else endpoint
 
