@@ -105,6 +105,19 @@ class TestFlaskRoutes:
             middleware.close()
 
 
+class TestRegistration:
+    def test_without_route_names_nothing_is_registered(self) -> None:
+        """With no route names the middleware counts as registered without calling (unreachable) callout."""
+        middleware = CalloutWSGIMiddleware(
+            users_api().wsgi_app, client=DispatchClient(UNREACHABLE, "t"), service=SERVICE, route_of=lambda _: None
+        )
+        try:
+            middleware.ensure_registered()
+            assert middleware.registered
+        finally:
+            middleware.close()
+
+
 class TestBodies:
     def test_declared_length_over_the_limit_is_refused(self) -> None:
         """A Content-Length over the limit is a 413 refusal before anything is read."""

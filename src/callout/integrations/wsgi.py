@@ -125,6 +125,11 @@ class CalloutWSGIMiddleware:
         names = self._route_names() if self._route_names is not None else ()
         return sorted({f"/{self.service}/{operation_name(name)}" for name in names if operation_name(name)})
 
+    @property
+    def registered(self) -> bool:
+        """The app's methods are in callout's catalog (or there were none to register)."""
+        return self._registered
+
     def ensure_registered(self) -> None:
         """Register the app's methods once; a failure is logged and retried a minute later."""
         if self._registered or time.monotonic() < self._register_after:
@@ -132,8 +137,12 @@ class CalloutWSGIMiddleware:
         with self._register_lock:
             if self._registered or time.monotonic() < self._register_after:
                 return
+            methods = self.methods()
+            if not methods:  # no route_names given: nothing to register
+                self._registered = True
+                return
             try:
-                self.loop.run(self.client.register_catalog(methods=self.methods()))
+                self.loop.run(self.client.register_catalog(methods=methods))
                 self._registered = True
             except DispatchError as error:
                 self._register_after = time.monotonic() + REGISTER_RETRY_SECONDS
