@@ -54,15 +54,16 @@ from callout.integrations.bodies import (
 )
 from callout.integrations.routes import matching_route_name, operation_name, route_names, routes_of
 from callout.integrations.routing_policy import (
-    UNAVAILABLE_MESSAGE,
     OnUnavailable,
     Plan,
     count,
+    error_answer,
     is_unreachable,
     may_skip,
     nothing_configured,
     plan_for,
     skipped,
+    unavailable_answer,
 )
 from callout.tracing import accept, release
 
@@ -288,9 +289,7 @@ class _Call:
         if not is_unreachable(error):
             await send_error(self.send, error, self.method)
             return
-        count(self.client, "refused_unavailable")
-        log.warning("callout.dispatch_failed", method=self.method, status=error.status, error=error.message)
-        await send_json_error(self.send, error.status, error.code, f"{UNAVAILABLE_MESSAGE} ({error.message})")
+        await send_json_error(self.send, *unavailable_answer(self.client, error, self.method))
 
     async def intercept(self, message: Message) -> None:
         """Hold back a 2xx JSON response until the response execution has run; pass anything else on."""
@@ -366,11 +365,4 @@ def forwarded_headers(scope: Scope) -> dict[str, list[str]]:
 
 async def send_error(send: Send, error: DispatchError, method: str) -> None:
     """Answer with a JSON error: a target's error keeps its status, callout's own failures become a 5xx."""
-    if error.is_execution_error:
-        status, code, message = error.status, error.code, error.detail or error.message
-    else:
-        log.warning("callout.dispatch_failed", method=method, status=error.status, error=error.message)
-        status = error.status if error.status >= 500 else 502
-        code = error.code if error.status >= 500 else "unavailable"
-        message = "the actions service failed" if error.status < 500 else error.message
-    await send_json_error(send, status, code, message)
+    await send_json_error(send, *error_answer(error, method))

@@ -46,7 +46,7 @@ async def read_body(receive: Receive, scope: Scope, limit: int) -> tuple[bytes, 
     """
     declared = (header(scope.get("headers", []), b"content-length") or b"").strip()
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -56,7 +56,7 @@ async def read_body(receive: Receive, scope: Scope, limit: int) -> tuple[bytes, 
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), True
@@ -152,7 +152,8 @@ def dump_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _too_large(limit: int) -> RefusedBody:
+def too_large(limit: int) -> RefusedBody:
+    """The refusal (413) of a body larger than ``limit``."""
     return RefusedBody(413, "resource_exhausted", f"the body is larger than {limit} bytes")
 
 

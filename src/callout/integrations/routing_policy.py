@@ -55,7 +55,11 @@ class Plan:
 def plan_for(client: Any, service: str, method: str) -> Plan:
     """The plan of ``method`` from the client's snapshot; a client keeping none makes every call (unknown)."""
     routing = getattr(client, "routing", None)
-    snapshot = routing(service) if callable(routing) else None
+    return plan_of(routing(service) if callable(routing) else None, method)
+
+
+def plan_of(snapshot: Any, method: str) -> Plan:
+    """The plan of ``method`` from a routing snapshot; None (no snapshot yet) makes every call (unknown)."""
     if snapshot is None:
         return Plan()
     on_request, on_response = snapshot.applies("request", method), snapshot.applies("response", method)
@@ -65,7 +69,11 @@ def plan_for(client: Any, service: str, method: str) -> Plan:
 def nothing_configured(client: Any, service: str) -> bool:
     """The client's snapshot holds no execution concerning ``service`` at all (the common, cheapest case)."""
     routing = getattr(client, "routing", None)
-    snapshot = routing(service) if callable(routing) else None
+    return nothing_in(routing(service) if callable(routing) else None)
+
+
+def nothing_in(snapshot: Any) -> bool:
+    """A snapshot holding no execution at all (None, no snapshot yet, is not known to hold nothing)."""
     return snapshot is not None and not snapshot.executions
 
 
@@ -92,3 +100,21 @@ def skipped(client: Any, method: str, kind: str, error: DispatchError) -> None:
     """Log and count an execution skipped because callout was unreachable."""
     log.warning("callout.execution_skipped", method=method, execution=kind, status=error.status, error=error.message)
     count(client, "executions_skipped")
+
+
+def error_answer(error: DispatchError, method: str) -> tuple[int, str, str]:
+    """The status, code and message answering ``error``: a target's error keeps its status, callout's own
+    failures become a 5xx (a refusal of the host's call, e.g. a bad token, is no fault of the client's: 502)."""
+    if error.is_execution_error:
+        return error.status, error.code, error.detail or error.message
+    log.warning("callout.dispatch_failed", method=method, status=error.status, error=error.message)
+    if error.status >= 500:
+        return error.status, error.code, error.message
+    return 502, "unavailable", "the actions service failed"
+
+
+def unavailable_answer(client: Any, error: DispatchError, method: str) -> tuple[int, str, str]:
+    """The answer while callout is unreachable and the execution may not be skipped (503 or 504)."""
+    count(client, "refused_unavailable")
+    log.warning("callout.dispatch_failed", method=method, status=error.status, error=error.message)
+    return error.status, error.code, f"{UNAVAILABLE_MESSAGE} ({error.message})"
