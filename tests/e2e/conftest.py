@@ -61,6 +61,13 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+def post_ok(client: httpx.Client, path: str, body: dict[str, object]) -> dict[str, object]:
+    """POST a Connect JSON body, assert the answer is 200, and return its JSON object."""
+    response = client.post(path, json=body)
+    assert response.status_code == 200, (path, response.text)
+    return dict(response.json())
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

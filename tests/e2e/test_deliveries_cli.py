@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from callout.testing import RecordingReceiver
-from tests.e2e.conftest import Server, StartServer
+from tests.e2e.conftest import Server, StartServer, post_ok
 
 pytestmark = pytest.mark.e2e
 
@@ -67,12 +66,6 @@ def dev_server(start_server: StartServer) -> Server:
     return start_server("sqlite", extra_args=("--dev",))
 
 
-def _post(client: httpx.Client, path: str, body: dict[str, object]) -> dict[str, object]:
-    response = client.post(path, json=body)
-    assert response.status_code == 200, (path, response.text)
-    return dict(response.json())
-
-
 @pytest.fixture
 def make_scenario(dev_server: Server) -> Iterator[MakeScenario]:
     """Factory: a new instance whose ``failed`` pushed events failed, then ``succeeded`` more that succeeded."""
@@ -87,16 +80,16 @@ def make_scenario(dev_server: Server) -> Iterator[MakeScenario]:
         target = {"name": "hook", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
         event = {"aggregateType": "order", "aggregateId": "o-1", "eventType": "order.paid", "payload": {"n": 1}}
         with dev_server.http(token) as client:
-            target_id = _post(client, f"{ACTION}/CreateTarget", target)["id"]
-            _post(client, f"{DISPATCH}/RegisterCatalog", {"events": ["order.paid"]})
+            target_id = post_ok(client, f"{ACTION}/CreateTarget", target)["id"]
+            post_ok(client, f"{DISPATCH}/RegisterCatalog", {"events": ["order.paid"]})
             bind = {"condition": {"event": {"event": "order.paid"}}, "targets": [target_id]}
-            _post(client, f"{ACTION}/SetExecution", bind)
+            post_ok(client, f"{ACTION}/SetExecution", bind)
             receiver.respond(status=400, json={"problem": "rejected"})
-            _post(client, f"{DISPATCH}/PushEvents", {"events": [event] * failed})
+            post_ok(client, f"{DISPATCH}/PushEvents", {"events": [event] * failed})
             scenario.failed_ids = [str(d["id"]) for d in scenario.wait_for(failed, "DELIVERY_STATE_FAILED")]
             if succeeded:
                 receiver.respond(status=200)
-                _post(client, f"{DISPATCH}/PushEvents", {"events": [event] * succeeded})
+                post_ok(client, f"{DISPATCH}/PushEvents", {"events": [event] * succeeded})
                 scenario.wait_for(succeeded, "DELIVERY_STATE_SUCCEEDED")
         return scenario
 

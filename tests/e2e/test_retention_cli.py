@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from callout.testing import RecordingReceiver
-from tests.e2e.conftest import Server, StartServer
+from tests.e2e.conftest import Server, StartServer, post_ok
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +29,8 @@ def dev_server(start_server: StartServer) -> Server:
     return start_server("sqlite", extra_args=("--dev",))
 
 
-def _post(client: httpx.Client, path: str, body: dict[str, object]) -> dict[str, object]:
-    response = client.post(path, json=body)
-    assert response.status_code == 200, (path, response.text)
-    return dict(response.json())
-
-
 def _deliveries(client: httpx.Client) -> list[dict[str, object]]:
-    return list(_post(client, f"{DELIVERY}/ListDeliveries", {}).get("deliveries", []))  # type: ignore[call-overload]
+    return list(post_ok(client, f"{DELIVERY}/ListDeliveries", {}).get("deliveries", []))  # type: ignore[call-overload]
 
 
 def _delivered(server: Server, receiver: RecordingReceiver, count: int) -> str:
@@ -45,12 +39,12 @@ def _delivered(server: Server, receiver: RecordingReceiver, count: int) -> str:
     target = {"name": "hook", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
     event = {"aggregateType": "order", "aggregateId": "o-1", "eventType": "order.paid", "payload": {"n": 1}}
     with server.http(token) as client:
-        target_id = _post(client, f"{ACTION}/CreateTarget", target)["id"]
-        _post(client, f"{DISPATCH}/RegisterCatalog", {"events": ["order.paid"]})
-        _post(
+        target_id = post_ok(client, f"{ACTION}/CreateTarget", target)["id"]
+        post_ok(client, f"{DISPATCH}/RegisterCatalog", {"events": ["order.paid"]})
+        post_ok(
             client, f"{ACTION}/SetExecution", {"condition": {"event": {"event": "order.paid"}}, "targets": [target_id]}
         )
-        _post(client, f"{DISPATCH}/PushEvents", {"events": [event] * count})
+        post_ok(client, f"{DISPATCH}/PushEvents", {"events": [event] * count})
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             states = [d.get("state") for d in _deliveries(client)]

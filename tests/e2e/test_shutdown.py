@@ -167,12 +167,7 @@ class TestServeShutdownDuringApiCall:
         self, start_server: StartServer, slow_receiver: Callable[[float], CountingReceiver]
     ) -> None:
         """A call whose request target outlasts a 200 ms grace is answered 503 unavailable and counted; exit 0."""
-        server = start_server("sqlite", extra_args=("--dev", "--shutdown-grace", "200ms"))
-        receiver = slow_receiver(3.0)
-        _slow_request_target(server, receiver, "ListTargets")
-        call = _call_in_thread(server, "ListTargets")
-        receiver.wait_for(lambda stats: stats["received"] >= 1, timeout=10, poll=0.01)
-        assert terminate(server.process, EXIT_MARGIN_SECONDS) == 0, server.log_text()[-3000:]
+        server, call = _call_cut_at_grace_end(start_server, slow_receiver)
         response = call.result()
         assert (response.status_code, response.json()["code"]) == (503, "unavailable"), response.text
         assert _field(shutdown_line(server.log_text()), "api_cancelled") == "api_cancelled=1"
@@ -181,12 +176,7 @@ class TestServeShutdownDuringApiCall:
         self, start_server: StartServer, slow_receiver: Callable[[float], CountingReceiver]
     ) -> None:
         """The rpc log line of a call cancelled when the grace ended has code=canceled, not code=ok."""
-        server = start_server("sqlite", extra_args=("--dev", "--shutdown-grace", "200ms"))
-        receiver = slow_receiver(3.0)
-        _slow_request_target(server, receiver, "ListTargets")
-        call = _call_in_thread(server, "ListTargets")
-        receiver.wait_for(lambda stats: stats["received"] >= 1, timeout=10, poll=0.01)
-        assert terminate(server.process, EXIT_MARGIN_SECONDS) == 0, server.log_text()[-3000:]
+        server, call = _call_cut_at_grace_end(start_server, slow_receiver)
         call.result()
         lines = [line for line in server.log_text().splitlines() if " rpc " in line and "/ListTargets" in line]
         assert [_field(line, "code") for line in lines] == ["code=canceled"], lines
@@ -271,6 +261,19 @@ class _Call:
 
 def _call_in_thread(server: Server, method: str) -> _Call:
     return _Call(server, method)
+
+
+def _call_cut_at_grace_end(
+    start_server: StartServer, slow_receiver: Callable[[float], CountingReceiver]
+) -> tuple[Server, _Call]:
+    """A ListTargets whose 3 s request target outlasts a 200 ms grace, with the server SIGTERMed (exit 0)."""
+    server = start_server("sqlite", extra_args=("--dev", "--shutdown-grace", "200ms"))
+    receiver = slow_receiver(3.0)
+    _slow_request_target(server, receiver, "ListTargets")
+    call = _call_in_thread(server, "ListTargets")
+    receiver.wait_for(lambda stats: stats["received"] >= 1, timeout=10, poll=0.01)
+    assert terminate(server.process, EXIT_MARGIN_SECONDS) == 0, server.log_text()[-3000:]
+    return server, call
 
 
 def _field(line: str, name: str) -> str:
