@@ -145,3 +145,23 @@ class TestRefusals:
         """An ORG_OWNER token gets 403 permission_denied."""
         response = await (await make_host(Role.ORG_OWNER)).routing()
         assert response.status_code == 403
+
+
+class TestHostileRequests:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"services": "example.users.v1.UserService"},
+            {"services": [1, 2]},
+            {"services": [SERVICE], "wait": "forever"},
+            {"services": [SERVICE], "wait": -5},
+            {"services": [SERVICE], "version": "abc"},
+            {"services": [SERVICE], "version": -1},
+            {"services": ["x" * 100_000]},
+        ],
+    )
+    async def test_malformed_fields_are_invalid_argument(self, make_host: MakeHost, body: dict[str, Any]) -> None:
+        """Wrong types, negative or unparsable values and oversized names are 400 invalid_argument, never a 5xx."""
+        host = await make_host()
+        response = await host.http.post(f"{DISPATCH}/GetRouting", json=body)
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_argument"), response.text
