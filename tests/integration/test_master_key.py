@@ -329,3 +329,20 @@ class TestProcessLeftOnTheOldKey:
         await asyncio.gather(writer, rotation)
         opened = await deployment.opened_with(master_key.read_key_file(deployment.key_file()))
         assert "stored during the rotation" in opened
+
+
+class TestKeyCheckBurst:
+    async def test_processes_opening_at_once_store_one_key_check(self, database_url: str) -> None:
+        """Twenty first opens at once, each its own Database, all succeed and leave one key check under the key."""
+        setup = Database(database_url)
+        await upgrade_to_head(setup)
+        box = SecretBox(os.urandom(32))
+        databases = [Database(database_url) for _ in range(20)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(ensure_key_check(db, box) for db in databases)), 60)
+            async with setup.read() as conn:
+                rows = await sealed.sealed_values(conn, next(sealed.sealed_columns()))
+            assert [box.decrypt(value) for _, value in rows] == ["callout master key check"]
+        finally:
+            for database in [setup, *databases]:
+                await database.close()

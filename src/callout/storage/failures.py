@@ -26,6 +26,7 @@ RACE_CONSTRAINTS = frozenset(
         "execution_targets_pkey",
         "catalog_entries_pkey",
         "aggregate_sequences_pkey",
+        "master_key_check_pkey",  # two processes opening a database for the first time at once
     }
 )
 UNIQUE_VIOLATION = "23505"
