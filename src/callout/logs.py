@@ -83,6 +83,19 @@ def _route_standard_logging(renderer: Any) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
+    _undivert(UVICORN_LOGGERS)
+
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def _undivert(names: tuple[str, ...]) -> None:
+    # uvicorn's default logging config (applied by any uvicorn started without log_config=None in this
+    # process) gives its loggers their own plain-text handlers and stops propagation to the root.
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
 
 
 class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -6,11 +6,13 @@ import contextlib
 import io
 import json
 import logging
+import logging.config
 from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
 import structlog
+import uvicorn.config
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -117,6 +119,19 @@ class TestConfiguredLogging:
         line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
         expected = ("Cancel 1 running task(s)", "warning", "uvicorn.error")
         assert (line["event"], line["level"], line["logger"]) == expected
+
+    def test_uvicorn_default_logging_config_does_not_divert_warnings(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A uvicorn started earlier in the process with its default log config no longer diverts its warnings."""
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+        configure_logging("json", "info")
+        try:
+            logging.getLogger("uvicorn.error").warning("diverted?")
+        finally:
+            structlog.reset_defaults()
+            root.handlers, root.level = handlers, level
+        assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["event"] == "diverted?"
 
     def test_standard_library_lines_follow_a_replaced_stderr(self) -> None:
         """A warning goes to the sys.stderr of the moment, as a CLI command run in-process replaces it."""
