@@ -1,9 +1,11 @@
 """Benchmark: what CalloutMiddleware adds to a host app's request when no execution is configured.
 
-Starts ``callout serve`` (SQLite in a temporary directory) with no execution, and serves three copies
+Starts ``callout serve`` (SQLite in a temporary directory) with no execution, and serves four copies
 of a FastAPI app (``GET /users/{id}``) with uvicorn on 127.0.0.1 in a background thread: bare, wrapped
-with the middleware (routing snapshot, the default), and wrapped with a client that keeps no snapshot
-(``keep_routing=False``: one Dispatch round trip per request, the behaviour before snapshots). In one
+with the middleware (routing snapshot, the default), wrapped with the middleware on the embedded
+engine (``EmbeddedDispatch`` on the server's database: its snapshot is read from the database), and
+wrapped with a client that keeps no snapshot (``keep_routing=False``: one Dispatch round trip per
+request, the behaviour before snapshots). In one
 run, alternating in blocks, one keep-alive connection per app measures N requests of each and prints
 p50/p99 and the p50 ratios against the bare app. Bounded: well under a minute with the defaults.
 
@@ -29,7 +31,9 @@ from fastapi import FastAPI
 from servers import free_port, start_callout  # bench/servers.py (run from bench/ on sys.path)
 
 from callout.delivery.dispatch_client import DispatchClient
+from callout.embedded import EmbeddedDispatch
 from callout.integrations.asgi import CalloutMiddleware
+from callout.settings import Settings
 
 SERVICE = "bench.users.v1.UserService"
 BLOCK = 100
@@ -45,7 +49,7 @@ def _users_app() -> FastAPI:
     return app
 
 
-def _serve_in_thread(apps: dict[str, Any]) -> dict[str, int]:
+def serve_in_thread(apps: dict[str, Any]) -> dict[str, int]:
     """Serve each app with uvicorn in one background event loop; return their ports."""
     ports = {name: free_port() for name in apps}
     servers = [
@@ -102,11 +106,16 @@ def main() -> None:
                 "middleware (snapshot)": CalloutMiddleware(
                     _users_app(), client=DispatchClient(url, token), service=SERVICE
                 ),
+                "embedded (snapshot)": CalloutMiddleware(
+                    _users_app(),
+                    client=EmbeddedDispatch(token, settings=Settings(data_dir=Path(directory))),
+                    service=SERVICE,
+                ),
                 "middleware (no snapshot)": CalloutMiddleware(
                     _users_app(), client=DispatchClient(url, token, keep_routing=False), service=SERVICE
                 ),
             }
-            ports = _serve_in_thread(apps)
+            ports = serve_in_thread(apps)
             clients = {name: httpx.Client(base_url=f"http://127.0.0.1:{ports[name]}") for name in apps}
             _report(_measure(clients, args.calls))
         finally:

@@ -22,11 +22,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_callout(data_dir: Path, port: int, database_url: str | None = None) -> subprocess.Popen[bytes]:
-    """``callout serve`` on 127.0.0.1:port, logging warnings only, returned once /healthz answers."""
+def start_callout(
+    data_dir: Path, port: int, database_url: str | None = None, *, dev: bool = False
+) -> subprocess.Popen[bytes]:
+    """``callout serve`` on 127.0.0.1:port, logging warnings only, returned once /healthz answers.
+
+    ``dev`` (``--dev``) lets targets on loopback be called over plain http.
+    """
     command = [sys.executable, "-m", "callout", "serve", "--data-dir", str(data_dir), "--port", str(port)]
     if database_url:
         command += ["--database-url", database_url]
+    if dev:
+        command.append("--dev")
     env = {**os.environ, "CALLOUT_LOG_LEVEL": "warning", "CALLOUT_METRICS_ADDRESS": ""}
     # Targets' endpoints are resolved at create time; a pinned name keeps DNS (slow or absent on
     # test machines) out of the figures.

@@ -4,7 +4,10 @@ Its two routes are the methods ``/example.users.v1.UserService/CreateUser`` (``P
 ``/example.users.v1.UserService/GetUser`` (``GET /users/{user_id}``); the middleware registers them
 in callout's catalog at startup, so executions can be bound to them. Configuration: ``CALLOUT_URL``
 (default ``http://127.0.0.1:8080``) and ``CALLOUT_TOKEN`` (default: the contents of
-``callout-data/admin.pat``).
+``callout-data/admin.pat``). With ``CALLOUT_EMBEDDED=1`` the app runs callout's engine in its own
+process instead (``EmbeddedDispatch``) on callout's data: ``CALLOUT_DATA_DIR`` (default
+``callout-data``) or ``CALLOUT_DATABASE_URL`` and ``CALLOUT_MASTER_KEY``, as ``callout serve`` reads
+them; ``CALLOUT_DEV=true`` lets it call the demo target over plain http, as ``serve --dev`` does.
 
 Try it end to end, from the repository root, in four terminals:
 
@@ -20,6 +23,10 @@ Try it end to end, from the repository root, in four terminals:
 3. Start this app on 127.0.0.1:8000::
 
        python examples/asgi_app.py        # or: uvicorn examples.asgi_app:app --port 8000
+
+   or with the engine embedded (targets called from this process, no hop through callout)::
+
+       CALLOUT_EMBEDDED=1 CALLOUT_DEV=true python examples/asgi_app.py
 
 4. Create the target, bind it to the request of CreateUser, and create users::
 
@@ -53,7 +60,10 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from callout.delivery.dispatch_client import DispatchClient
+from callout.embedded import EmbeddedDispatch
 from callout.integrations.asgi import ASGIApp, CalloutMiddleware
+
+Client = DispatchClient | EmbeddedDispatch
 
 SERVICE = "example.users.v1.UserService"
 TARGET_PORT = 9000
@@ -75,7 +85,14 @@ def callout_token() -> str:
     return token
 
 
-def users_api(client: DispatchClient | None = None) -> FastAPI:
+def client_from_environment() -> Client:
+    """The embedded engine with ``CALLOUT_EMBEDDED=1``, else a Dispatch client of ``CALLOUT_URL``."""
+    if os.environ.get("CALLOUT_EMBEDDED", "") in ("1", "true"):
+        return EmbeddedDispatch(callout_token())
+    return DispatchClient(os.environ.get("CALLOUT_URL", "http://127.0.0.1:8080"), callout_token())
+
+
+def users_api(client: Client | None = None) -> FastAPI:
     """The plain users API (an in-memory store); closes the client on shutdown if given."""
 
     @asynccontextmanager
@@ -102,12 +119,12 @@ def users_api(client: DispatchClient | None = None) -> FastAPI:
     return api
 
 
-def build_app(client: DispatchClient) -> ASGIApp:
+def build_app(client: Client) -> ASGIApp:
     """The users API wrapped with the middleware: every route runs its executions through callout."""
     return CalloutMiddleware(users_api(client), client=client, service=SERVICE)
 
 
-app = build_app(DispatchClient(os.environ.get("CALLOUT_URL", "http://127.0.0.1:8080"), callout_token()))
+app = build_app(client_from_environment())
 
 
 class DemoTarget(BaseHTTPRequestHandler):

@@ -4,12 +4,14 @@ Its two endpoints are the methods ``/example.users.v1.UserService/CreateUser`` (
 and ``/example.users.v1.UserService/GetUser`` (``GET /users/<user_id>``), through
 ``CalloutWSGIMiddleware`` (``wrap_flask``); they are registered in callout's catalog on the first
 request. Configuration: ``CALLOUT_URL`` (default ``http://127.0.0.1:8080``) and ``CALLOUT_TOKEN``
-(default: the contents of ``callout-data/admin.pat``).
+(default: the contents of ``callout-data/admin.pat``); ``CALLOUT_EMBEDDED=1`` runs the engine in this
+process instead, as in examples/asgi_app.py.
 
 Try it as in examples/asgi_app.py (``callout serve --dev``, its demo target with
 ``python examples/asgi_app.py --target``, the target bound to CreateUser), with this app instead::
 
     python examples/flask_app.py       # 127.0.0.1:8000, or any WSGI server: gunicorn examples.flask_app:app
+    CALLOUT_EMBEDDED=1 CALLOUT_DEV=true python examples/flask_app.py    # the engine in this process
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from flask import Flask, abort, request
 
 from callout.delivery.dispatch_client import DispatchClient
+from callout.embedded import EmbeddedDispatch
 from callout.integrations.flask_adapter import wrap_flask
 from callout.integrations.wsgi import CalloutWSGIMiddleware
 
@@ -62,7 +65,14 @@ def users_api() -> Flask:
     return api
 
 
-def build_app(client: DispatchClient, **options: Any) -> tuple[Flask, CalloutWSGIMiddleware]:
+def client_from_environment() -> DispatchClient | EmbeddedDispatch:
+    """The embedded engine with ``CALLOUT_EMBEDDED=1``, else a Dispatch client of ``CALLOUT_URL``."""
+    if os.environ.get("CALLOUT_EMBEDDED", "") in ("1", "true"):
+        return EmbeddedDispatch(callout_token())
+    return DispatchClient(os.environ.get("CALLOUT_URL", "http://127.0.0.1:8080"), callout_token())
+
+
+def build_app(client: DispatchClient | EmbeddedDispatch, **options: Any) -> tuple[Flask, CalloutWSGIMiddleware]:
     """The users API with the middleware in front; ``middleware.close()`` stops its loop and the client."""
     api = users_api()
     return api, wrap_flask(api, client=client, service=SERVICE, **options)
@@ -71,7 +81,7 @@ def build_app(client: DispatchClient, **options: Any) -> tuple[Flask, CalloutWSG
 if __name__ == "__main__":
     if not callout_token():
         sys.exit("set CALLOUT_TOKEN or start callout once so that callout-data/admin.pat exists")
-    app, middleware = build_app(DispatchClient(os.environ.get("CALLOUT_URL", "http://127.0.0.1:8080"), callout_token()))
+    app, middleware = build_app(client_from_environment())
     try:
         app.run(host="127.0.0.1", port=8000)
     finally:

@@ -8,16 +8,14 @@ See docs/behaviour.md, API surface.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from callout.api.protojson import Fields, format_timestamp, invalid
 from callout.api.rpc import Rpc, RpcCall
 from callout.domain.auth import Permission, Principal
-from callout.domain.catalog import validate_method_name
 from callout.domain.events import Event
+from callout.services import dispatch, interception
 from callout.services import executions as execution_service
-from callout.services import function_results, host_routing, interception
 from callout.services import push as push_service
 from callout.services.push import PushedEvent
 
@@ -25,10 +23,7 @@ DISPATCH_SERVICE = "callout.v1.DispatchService"
 
 
 def _method(request: Fields) -> str:
-    method = request.required_string("method", max_length=1000)
-    if not validate_method_name(method):
-        raise invalid("method", "must look like /package.Service/Method")
-    return method
+    return dispatch.checked_method(request.required_string("method", max_length=1000))
 
 
 def _object(request: Fields, name: str) -> dict[str, Any]:
@@ -41,21 +36,13 @@ def _object(request: Fields, name: str) -> dict[str, Any]:
 
 
 def _headers(request: Fields) -> dict[str, list[str]]:
-    pairs: list[tuple[str, str]] = []
-    for name, value in _object(request, "headers").items():
-        values = value if isinstance(value, list) else [value]
-        if not all(isinstance(item, str) for item in values):
-            raise invalid(f"headers.{name}", "must be a string or a list of strings")
-        pairs.extend((name, item) for item in values)
-    return interception.forwarded_headers(pairs)
+    return dispatch.forwarded(_object(request, "headers"))
 
 
 def _caller(call: RpcCall) -> Principal:
     request = call.request
-    return replace(
-        call.principal,
-        user_id=request.string("userId", max_length=200) or call.principal.user_id,
-        org_id=request.string("orgId", max_length=200) or call.principal.org_id,
+    return dispatch.caller(
+        call.principal, request.string("userId", max_length=200), request.string("orgId", max_length=200)
     )
 
 
@@ -87,11 +74,10 @@ async def _run_response(call: RpcCall) -> dict[str, Any]:
 async def _run_function(call: RpcCall) -> dict[str, Any]:
     """The merged answers (``result``) and, for ZITADEL's functions, them applied (``applied``, docs/functions.md)."""
     name = call.request.required_string("name", max_length=200)
-    context = _object(call.request, "context")
     explicit_claims = _object(call.request, "claims") if call.request.raw("claims") is not None else None
-    result = await interception.run_function(call.context, _caller(call), name, context)
-    applied = function_results.applied_result(name, result, function_results.existing_claims(explicit_claims, context))
-    return {"result": result} if applied is None else {"result": result, "applied": applied}
+    return await dispatch.function_answer(
+        call.context, _caller(call), name, _object(call.request, "context"), explicit_claims
+    )
 
 
 async def _register_catalog(call: RpcCall) -> dict[str, Any]:
@@ -109,7 +95,7 @@ async def _register_catalog(call: RpcCall) -> dict[str, Any]:
 async def _push_events(call: RpcCall) -> dict[str, Any]:
     pushed = [_pushed_event(item) for item in call.request.messages("events")]
     stored = await push_service.push_events(call.context, call.principal, pushed)
-    return {"events": [_encode_event(event) for event in stored]}
+    return {"events": [encode_event(event) for event in stored]}
 
 
 def _pushed_event(item: Fields) -> PushedEvent:
@@ -123,7 +109,8 @@ def _pushed_event(item: Fields) -> PushedEvent:
     )
 
 
-def _encode_event(event: Event) -> dict[str, Any]:
+def encode_event(event: Event) -> dict[str, Any]:
+    """An event as PushEvents answers it: its ids, sequence and creation date."""
     return {
         "id": str(event.id),
         "aggregateType": event.aggregate_type,
@@ -136,19 +123,14 @@ def _encode_event(event: Event) -> dict[str, Any]:
 
 async def _get_routing(call: RpcCall) -> dict[str, Any]:
     """The request/response executions concerning ``services``; with ``version`` and ``wait``, a long poll."""
-    services = call.request.strings("services", max_length=1000)
-    if not services:
-        raise invalid("services", "name at least one service")
     wait = call.request.duration("wait")
-    snapshot = await host_routing.routing_snapshot(
+    return await dispatch.routing_answer(
         call.context,
         call.principal,
-        services,
+        call.request.strings("services", max_length=1000),
         call.request.uint("version"),
         0.0 if wait is None else wait.total_seconds(),
     )
-    executions = [{"id": key, "interruptOnError": value} for key, value in sorted(snapshot.executions.items())]
-    return {"version": str(snapshot.version), "executions": executions}
 
 
 def dispatch_rpcs() -> list[Rpc]:
