@@ -1,8 +1,9 @@
 """The Flask example (examples/flask_app.py) under a real WSGI server, in front of a real ``callout serve --dev``.
 
-werkzeug's threaded server runs the app on 127.0.0.1 in a thread; the middleware's DispatchClient
-reaches callout through a TCP proxy the tests can cut, and callout calls aiohttp receivers on
-127.0.0.1. One server for the module; every test gets its own instance, so executions never meet.
+One server per backend (SQLite, PostgreSQL) for the module. werkzeug's threaded server runs the app
+on 127.0.0.1 in a thread; the middleware's DispatchClient reaches callout through a TCP proxy the
+tests can cut, and callout calls aiohttp receivers on 127.0.0.1. Every test gets its own instance,
+so executions never meet.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from werkzeug.serving import make_server
 
 from callout.delivery.dispatch_client import DispatchClient
 from callout.integrations.wsgi import CalloutWSGIMiddleware
+from tests.conftest import BACKENDS
 from tests.delivery_receivers import Receiver, ReceiverFactory
 from tests.dispatch_support import Actions, actions_client
 from tests.e2e.conftest import Server, StartServer
@@ -33,10 +35,10 @@ CREATE_USER = f"/{SERVICE}/CreateUser"
 GET_USER = f"/{SERVICE}/GetUser"
 
 
-@pytest.fixture(scope="module")
-def dev_server(start_server: StartServer) -> Server:
-    """One development-mode server (plain-http loopback targets allowed) for the module."""
-    return start_server("sqlite", extra_args=("--dev",))
+@pytest.fixture(scope="module", params=BACKENDS)
+def dev_server(request: pytest.FixtureRequest, start_server: StartServer) -> Server:
+    """One development-mode server per backend (plain-http loopback targets allowed)."""
+    return start_server(request.param, extra_args=("--dev",))
 
 
 @dataclass
