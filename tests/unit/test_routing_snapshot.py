@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from types import SimpleNamespace
 
 import pytest
@@ -94,10 +95,22 @@ class TestRoutingStats:
         assert client.stats.calls_avoided == COUNTING_THREADS * INCREMENTS_PER_THREAD
 
     def test_add_takes_an_amount(self) -> None:
-        """``add(name, n)`` adds n to that counter only."""
+        """``add(name, amount)`` adds that amount to that counter only."""
         stats = RoutingStats()
         stats.add("snapshots", 3)
         assert (stats.snapshots, stats.poll_failures) == (3, 0)
+
+    def test_asdict_gives_the_counters(self) -> None:
+        """``dataclasses.asdict`` still reads the counters alone (the lock is no field)."""
+        stats = RoutingStats()
+        stats.add("calls_avoided")
+        assert asdict(stats) == {
+            "calls_avoided": 1,
+            "executions_skipped": 0,
+            "refused_unavailable": 0,
+            "snapshots": 0,
+            "poll_failures": 0,
+        }
 
     def test_unknown_counter_is_refused(self) -> None:
         """A misspelt counter name is a ValueError, not a silent new attribute."""

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import structlog
@@ -66,7 +66,10 @@ class RoutingStats:
     refused_unavailable: int = 0  # requests answered 503 because callout was unreachable
     snapshots: int = 0  # snapshots received
     poll_failures: int = 0  # GetRouting calls that failed
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Not a dataclass field, so that asdict(), replace() and == see the counters only.
+        self._lock = threading.Lock()
 
     def add(self, name: str, amount: int = 1) -> None:
         """Add ``amount`` to the counter ``name``; an unknown name is a ValueError (a typo must not count nowhere)."""
@@ -76,7 +79,7 @@ class RoutingStats:
             setattr(self, name, getattr(self, name) + amount)
 
 
-COUNTERS = frozenset(item.name for item in fields(RoutingStats) if not item.name.startswith("_"))
+COUNTERS = frozenset(item.name for item in fields(RoutingStats))
 
 
 def parse_snapshot(answer: Mapping[str, Any]) -> RoutingSnapshot:
