@@ -1,31 +1,23 @@
 """The Flask example (examples/flask_app.py) under a real WSGI server, in front of a real ``callout serve --dev``.
 
-werkzeug's threaded server runs the app on 127.0.0.1 in a thread; the middleware's DispatchClient
-reaches callout through a TCP proxy the tests can cut, and callout calls aiohttp receivers on
-127.0.0.1. One server for the module; every test gets its own instance, so executions never meet.
+One server per backend (SQLite, PostgreSQL) for the module. werkzeug's threaded server runs the app
+on 127.0.0.1 in a thread; the middleware's DispatchClient reaches callout through a TCP proxy the
+tests can cut, and callout calls aiohttp receivers on 127.0.0.1 (tests/e2e/wsgi_hosts.py). Every
+test gets its own instance, so executions never meet.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from examples.flask_app import SERVICE, build_app
-from werkzeug.serving import make_server
 
-from callout.delivery.dispatch_client import DispatchClient
-from callout.integrations.wsgi import CalloutWSGIMiddleware
-from tests.delivery_receivers import Receiver, ReceiverFactory
-from tests.dispatch_support import Actions, actions_client
+from tests.conftest import BACKENDS
 from tests.e2e.conftest import Server, StartServer
+from tests.e2e.wsgi_hosts import MakeHost, WSGIHost, wsgi_hosts
 from tests.integration.engine_support import answer
-from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -33,111 +25,59 @@ CREATE_USER = f"/{SERVICE}/CreateUser"
 GET_USER = f"/{SERVICE}/GetUser"
 
 
-@pytest.fixture(scope="module")
-def dev_server(start_server: StartServer) -> Server:
-    """One development-mode server (plain-http loopback targets allowed) for the module."""
-    return start_server("sqlite", extra_args=("--dev",))
-
-
-@dataclass
-class FlaskHost:
-    """The Flask example of one fresh instance behind a WSGI server, its middleware, the Action API, the proxy."""
-
-    http: httpx.AsyncClient
-    middleware: CalloutWSGIMiddleware
-    actions: Actions
-    receivers: ReceiverFactory
-    proxy: TcpProxy
-
-    async def hook(self, condition: dict[str, Any], *replies: Any, interrupt: bool = True) -> list[Receiver]:
-        """Receivers answering with ``replies``, bound in order as the targets of ``condition``."""
-        receivers = [await self.receivers.start(reply) for reply in replies]
-        targets = [await self.actions.target(receiver, interrupt=interrupt) for receiver in receivers]
-        await self.actions.bind(condition, targets)
-        await self.refresh()
-        return receivers
-
-    async def refresh(self) -> None:
-        """Let the middleware's snapshot see the latest executions at once."""
-        await asyncio.to_thread(self.middleware.refresh_routing)
-
-
-MakeHost = Callable[..., Awaitable[FlaskHost]]
+@pytest.fixture(scope="module", params=BACKENDS)
+def dev_server(request: pytest.FixtureRequest, start_server: StartServer) -> Server:
+    """One development-mode server per backend (plain-http loopback targets allowed)."""
+    return start_server(request.param, extra_args=("--dev",))
 
 
 @pytest.fixture
 async def make_host(dev_server: Server) -> AsyncIterator[MakeHost]:
     """Factory: the Flask example for a new instance, served by werkzeug on 127.0.0.1, its methods registered."""
-    closers: list[Callable[[], Awaitable[None]]] = []
-    port = int(dev_server.base_url.rsplit(":", 1)[1])
-    async with ReceiverFactory() as receivers:
-
-        async def make(**options: Any) -> FlaskHost:
-            instance_id = await asyncio.to_thread(dev_server.create_instance)
-            token, _ = await asyncio.to_thread(dev_server.create_token, instance_id)
-            proxy = await TcpProxy("127.0.0.1", port).start()
-            client = DispatchClient(f"http://127.0.0.1:{proxy.port}", token, timeout_seconds=5)
-            app, middleware = build_app(client, **options)
-            await asyncio.to_thread(middleware.ensure_registered)
-            server = make_server("127.0.0.1", 0, app, threaded=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.server_port}", timeout=10)
-            actions = actions_client(dev_server.base_url, token)
-
-            async def close() -> None:
-                await asyncio.to_thread(server.shutdown)
-                await asyncio.to_thread(middleware.close)
-                for closer in (http.aclose, actions.http.aclose, proxy.close):
-                    await closer()
-
-            closers.append(close)
-            return FlaskHost(http, middleware, actions, receivers, proxy)
-
+    async with wsgi_hosts(dev_server, build_app) as make:
         yield make
-        for close in closers:
-            await close()
 
 
 @pytest.fixture
-async def host(make_host: MakeHost) -> FlaskHost:
+async def host(make_host: MakeHost) -> WSGIHost:
     """The Flask example of a fresh instance."""
     return await make_host()
 
 
 class TestFlaskExample:
-    async def test_methods_are_registered(self, host: FlaskHost) -> None:
+    async def test_methods_are_registered(self, host: WSGIHost) -> None:
         """CreateUser and GetUser are known to ListExecutionMethods."""
         methods = await host.actions.listed("ListExecutionMethods", "methods")
         assert {CREATE_USER, GET_USER} <= set(methods)
 
-    async def test_rest_call_target_replaces_the_request(self, host: FlaskHost) -> None:
+    async def test_rest_call_target_replaces_the_request(self, host: WSGIHost) -> None:
         """The user is created from the body a request target returned."""
         await host.hook({"request": {"method": CREATE_USER}}, answer(200, {"name": "Replaced", "email": "r@x.test"}))
         response = await host.http.post("/users", json={"name": "original"})
         assert response.json()["user"] == {"id": "1", "name": "Replaced", "email": "r@x.test"}
 
-    async def test_target_receives_the_request(self, host: FlaskHost) -> None:
+    async def test_target_receives_the_request(self, host: WSGIHost) -> None:
         """The request target gets the host method and the client's body."""
         [receiver] = await host.hook({"request": {"method": CREATE_USER}}, answer(200, {"name": "x"}))
         await host.http.post("/users", json={"name": "sent"})
         payload = json.loads(receiver.hits[0].body)
         assert (payload["fullMethod"], payload["request"]) == (CREATE_USER, {"name": "sent"})
 
-    async def test_host_requests_traceparent_reaches_the_target(self, host: FlaskHost) -> None:
+    async def test_host_requests_traceparent_reaches_the_target(self, host: WSGIHost) -> None:
         """The client's traceparent crosses to the middleware's loop thread and on to the target, unchanged."""
         traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         [receiver] = await host.hook({"request": {"method": CREATE_USER}}, answer(200, {"name": "x"}))
         await host.http.post("/users", json={"name": "sent"}, headers={"traceparent": traceparent})
         assert receiver.hits[0].header_values("traceparent") == [traceparent.encode()]
 
-    async def test_rest_call_target_replaces_the_response(self, host: FlaskHost) -> None:
+    async def test_rest_call_target_replaces_the_response(self, host: WSGIHost) -> None:
         """The client gets the body a response target returned."""
         await host.http.post("/users", json={"name": "ada"})
         await host.hook({"response": {"method": GET_USER}}, answer(200, {"user": {"id": "1", "name": "masked"}}))
         response = await host.http.get("/users/1")
         assert response.json() == {"user": {"id": "1", "name": "masked"}}
 
-    async def test_forwarded_403_becomes_http_403(self, host: FlaskHost) -> None:
+    async def test_forwarded_403_becomes_http_403(self, host: WSGIHost) -> None:
         """A forwarded 403 answers 403 with the forwarded message, and no user is created."""
         reply = answer(200, {"forwardedStatusCode": 403, "forwardedErrorMessage": "sign-up is closed"})
         await host.hook({"request": {"method": CREATE_USER}}, reply)
@@ -164,26 +104,26 @@ class TestRoutingSnapshot:
         response = await host.http.post("/users", json={"name": "ada"})
         assert (response.status_code, response.json()["user"]["name"]) == (200, "ada")
 
-    async def test_avoided_calls_are_counted(self, host: FlaskHost) -> None:
+    async def test_avoided_calls_are_counted(self, host: WSGIHost) -> None:
         """Each request that needed no Dispatch call adds one to the client's ``stats.calls_avoided``."""
         await host.refresh()
-        before = host.middleware.client.stats.calls_avoided  # type: ignore[attr-defined]
+        before = host.calls_avoided()
         await host.http.get("/health")
-        assert host.middleware.client.stats.calls_avoided - before == 1  # type: ignore[attr-defined]
+        assert host.calls_avoided() - before == 1
 
 
 class TestCalloutUnreachable:
-    async def cut_off(self, host: FlaskHost) -> None:
+    async def cut_off(self, host: WSGIHost) -> None:
         """Bind an interrupting request execution to CreateUser, then cut callout off."""
         await host.hook({"request": {"method": CREATE_USER}}, answer(200, {"name": "x"}))
         await host.proxy.cut()
 
-    async def test_unmatched_route_answers_200(self, host: FlaskHost) -> None:
+    async def test_unmatched_route_answers_200(self, host: WSGIHost) -> None:
         """A route no execution applies to is served while callout is cut off."""
         await self.cut_off(host)
         assert (await host.http.get("/health")).status_code == 200
 
-    async def test_interrupting_route_answers_503(self, host: FlaskHost) -> None:
+    async def test_interrupting_route_answers_503(self, host: WSGIHost) -> None:
         """A route with an interrupting execution fails closed with 503 and a clear message."""
         await self.cut_off(host)
         response = await host.http.post("/users", json={"name": "ada"})

@@ -19,6 +19,7 @@ OWNERS = {
     "starlette": {"api"},
     "aiohttp": {"delivery"},
     "opentelemetry": {"tracing"},  # imported only when tracing is on (docs/tracing.md)
+    "django": {"integrations"},  # the Django adapter only, imported lazily (docs/host-middleware.md)
 }
 
 

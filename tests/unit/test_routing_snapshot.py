@@ -1,13 +1,21 @@
-"""The client's routing snapshot (best match per method) and the middleware's failure policy table."""
+"""The client's routing snapshot (best match per method), its thread-safe counters, and the failure policy table."""
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from types import SimpleNamespace
+
 import pytest
 
-from callout.delivery.routing_watch import RoutingSnapshot, parse_snapshot
-from callout.integrations.routing_policy import OnUnavailable, Plan, may_skip
+from callout.delivery.routing_watch import RoutingSnapshot, RoutingStats, parse_snapshot
+from callout.integrations.routing_policy import OnUnavailable, Plan, count, may_skip
 
 METHOD = "/a.v1.Users/GetUser"
+COUNTING_THREADS = 8
+INCREMENTS_PER_THREAD = 20_000
 
 
 class TestApplies:
@@ -59,3 +67,52 @@ class TestMaySkip:
     def test_policy_table(self, policy: OnUnavailable, plan: Plan, interrupts: bool, expected: bool) -> None:
         """Each policy skips exactly the executions docs/host-middleware.md says it does."""
         assert may_skip(policy, plan, interrupts) is expected
+
+
+class TestRoutingStats:
+    @pytest.fixture
+    def tight_thread_switching(self) -> Iterator[None]:
+        """Threads switch every microsecond, so an unlocked read-then-write loses increments in this test."""
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        yield
+        sys.setswitchinterval(interval)
+
+    @pytest.mark.usefixtures("tight_thread_switching")
+    def test_concurrent_counts_give_the_exact_total(self) -> None:
+        """Eight threads counting through the middleware's ``count`` at once lose no increment."""
+        client = SimpleNamespace(stats=RoutingStats())
+
+        def count_many() -> None:
+            for _ in range(INCREMENTS_PER_THREAD):
+                count(client, "calls_avoided")
+
+        threads = [threading.Thread(target=count_many) for _ in range(COUNTING_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert client.stats.calls_avoided == COUNTING_THREADS * INCREMENTS_PER_THREAD
+
+    def test_add_takes_an_amount(self) -> None:
+        """``add(name, amount)`` adds that amount to that counter only."""
+        stats = RoutingStats()
+        stats.add("snapshots", 3)
+        assert (stats.snapshots, stats.poll_failures) == (3, 0)
+
+    def test_asdict_gives_the_counters(self) -> None:
+        """``dataclasses.asdict`` still reads the counters alone (the lock is no field)."""
+        stats = RoutingStats()
+        stats.add("calls_avoided")
+        assert asdict(stats) == {
+            "calls_avoided": 1,
+            "executions_skipped": 0,
+            "refused_unavailable": 0,
+            "snapshots": 0,
+            "poll_failures": 0,
+        }
+
+    def test_unknown_counter_is_refused(self) -> None:
+        """A misspelt counter name is a ValueError, not a silent new attribute."""
+        with pytest.raises(ValueError, match="calls_avoidd"):
+            RoutingStats().add("calls_avoidd")

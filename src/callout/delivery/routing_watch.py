@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import structlog
@@ -53,13 +54,32 @@ def _candidate_ids(kind: str, method: str) -> tuple[str, str, str]:
 
 @dataclass
 class RoutingStats:
-    """Counters a host can read (``DispatchClient.stats``)."""
+    """Counters a host can read (``DispatchClient.stats``); ``add`` is safe from any thread.
+
+    WSGI worker threads and the client's event loop thread count on the same object, and
+    ``counter += 1`` is a read then a write that another thread may slip between (an increment lost),
+    so every increment goes through ``add`` under one lock. Reading an attribute needs no lock.
+    """
 
     calls_avoided: int = 0  # requests that reached the app without any Dispatch call
     executions_skipped: int = 0  # non-interrupting executions skipped because callout was unreachable
     refused_unavailable: int = 0  # requests answered 503 because callout was unreachable
     snapshots: int = 0  # snapshots received
     poll_failures: int = 0  # GetRouting calls that failed
+
+    def __post_init__(self) -> None:
+        # Not a dataclass field, so that asdict(), replace() and == see the counters only.
+        self._lock = threading.Lock()
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to the counter ``name``; an unknown name is a ValueError (a typo must not count nowhere)."""
+        if name not in COUNTERS:
+            raise ValueError(f"RoutingStats has no counter {name!r}")
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+
+COUNTERS = frozenset(item.name for item in fields(RoutingStats))
 
 
 def parse_snapshot(answer: Mapping[str, Any]) -> RoutingSnapshot:
@@ -150,10 +170,10 @@ class RoutingWatch:
         if self.snapshot is None or not self.reachable or snapshot.version >= self.snapshot.version:
             self.snapshot = snapshot
         self.reachable = True
-        self._stats.snapshots += 1
+        self._stats.add("snapshots")
 
     def _failed(self, message: str) -> None:
         if self.reachable:  # one line per outage, not one per retry
             log.warning("callout.routing_unreachable", service=self.service, error=message)
         self.reachable = False
-        self._stats.poll_failures += 1
+        self._stats.add("poll_failures")

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from callout.delivery.dispatch_errors import DispatchError
+from callout.delivery.routing_watch import RoutingStats
 
 log = structlog.get_logger("callout.integrations")
 UNAVAILABLE_MESSAGE = (
@@ -90,9 +91,11 @@ def may_skip(policy: OnUnavailable, plan: Plan, interrupts: bool) -> bool:
 
 
 def count(client: Any, counter: str) -> None:
-    """Add one to a counter of ``client.stats`` (a client without stats counts nothing)."""
+    """Add one to a counter of ``client.stats``, safely from any thread (a client without stats counts nothing)."""
     stats = getattr(client, "stats", None)
-    if stats is not None and hasattr(stats, counter):
+    if isinstance(stats, RoutingStats):
+        stats.add(counter)
+    elif stats is not None and hasattr(stats, counter):  # a host's own client and its own stats: not locked
         setattr(stats, counter, getattr(stats, counter) + 1)
 
 

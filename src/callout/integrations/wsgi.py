@@ -9,7 +9,8 @@ Dispatch call where no execution applies) and ``on_unavailable`` policy.
 
 WSGI has no route table of its own, so the app says which route a request takes: ``route_of(environ)``
 returns the route's name (None: pass through untouched) and ``route_names()`` lists them all for the
-catalog. ``callout.integrations.flask.wrap_flask`` supplies both for Flask. The async DispatchClient
+catalog. ``callout.integrations.flask_adapter.wrap_flask`` supplies both for Flask,
+``callout.integrations.django_adapter.wrap_django`` for Django. The async DispatchClient
 runs on one background event loop owned by the middleware (``LoopThread``), shared by every worker
 thread; ``close()`` stops it and closes the client.
 """
