@@ -25,7 +25,7 @@ from examples import flask_app as flask_example
 from werkzeug.serving import make_server
 
 from callout.delivery.dispatch_client import DispatchClient, DispatchError
-from callout.embedded import EmbeddedDispatch
+from callout.embedded import PRINCIPAL_TTL_SECONDS, EmbeddedDispatch
 from callout.integrations.asgi import CalloutMiddleware
 from callout.settings import Settings
 from callout.verify import verify_signature
@@ -34,6 +34,7 @@ from tests.delivery_receivers import Receiver, ReceiverFactory
 from tests.dispatch_support import Actions, actions_client, host_app, run_lifespan, unique_service
 from tests.e2e.conftest import Server, StartServer
 from tests.integration.engine_support import answer
+from tests.tcp_proxy import TcpProxy
 
 DELIVERY_WAIT_SECONDS = 15.0
 METHOD = "/example.users.v1.UserService/CreateUser"
@@ -318,3 +319,64 @@ class TestExamplesEmbedded:
             await asyncio.to_thread(server.shutdown)
             await asyncio.to_thread(middleware.close)
         assert response.json()["user"]["name"] == "Embedded"
+
+
+@pytest.fixture(scope="module")
+def postgres_server(start_server: StartServer) -> Server:
+    """A development-mode server on PostgreSQL, whose database an embedded host reaches through a proxy."""
+    return start_server("postgresql", extra_args=("--dev",))
+
+
+@dataclass
+class CutHost:
+    """An embedded host whose PostgreSQL connection runs through a proxy that has been cut."""
+
+    http: httpx.AsyncClient
+    embedded: EmbeddedDispatch
+    proxy: TcpProxy
+
+    async def close(self) -> None:
+        """Close the app's client, the engine and the proxy."""
+        await self.http.aclose()
+        await self.embedded.close()
+        await self.proxy.close()
+
+
+class TestDatabaseUnreachable:
+    async def cut_off(self, server: Server, receivers: ReceiverFactory) -> CutHost:
+        """A host embedding the engine through a proxy to PostgreSQL, CreateUser bound, then the proxy cut."""
+        instance_id = await asyncio.to_thread(server.create_instance)
+        token, _ = await asyncio.to_thread(server.create_token, instance_id)
+        proxy = await TcpProxy("127.0.0.1", 5432).start()
+        assert server.database.url is not None
+        proxied = server.database.url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        embedded = EmbeddedDispatch(token, settings=Settings(data_dir=server.data_dir, database_url=proxied, dev=True))
+        app = CalloutMiddleware(host_app(), client=embedded, service=(service := unique_service()))
+        await run_lifespan(app)
+        actions = actions_client(server.base_url, token)
+        receiver = await receivers.start(answer(200, {"name": "x"}))
+        await actions.bind({"request": {"method": f"/{service}/CreateUser"}}, [await actions.target(receiver)])
+        await actions.http.aclose()
+        embedded.routing(service)
+        await embedded.refresh_routing()
+        await proxy.cut()
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://users.test")
+        return CutHost(http, embedded, proxy)
+
+    async def test_unmatched_route_is_served(self, postgres_server: Server) -> None:
+        """With callout's database cut off, a route no execution applies to still answers 200."""
+        async with ReceiverFactory() as receivers:
+            host = await self.cut_off(postgres_server, receivers)
+            await asyncio.sleep(PRINCIPAL_TTL_SECONDS)
+            response = await host.http.get("/users/1")
+            await host.close()
+        assert response.status_code == 200
+
+    async def test_interrupting_route_fails_closed(self, postgres_server: Server) -> None:
+        """With callout's database cut off, once the kept grant runs out an interrupting route answers 503."""
+        async with ReceiverFactory() as receivers:
+            host = await self.cut_off(postgres_server, receivers)
+            await asyncio.sleep(PRINCIPAL_TTL_SECONDS)
+            response = await host.http.post("/users", json={"name": "ada"})
+            await host.close()
+        assert (response.status_code, "unreachable" in response.json()["message"]) == (503, True)
