@@ -1,0 +1,74 @@
+"""The console's Overview figures on SQLite and PostgreSQL: delivery health by hour, the queue (docs/console.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from callout.domain.clock import to_micros
+from callout.domain.deliveries import DeliveryState, NewDelivery
+from callout.services import instances as admin
+from callout.services.console_overview import HEALTH_HOURS, load_overview
+from callout.services.context import ServiceContext
+from callout.storage import deliveries as delivery_store
+from callout.storage.schema import deliveries
+
+AddDelivery = Callable[..., Awaitable[None]]
+
+
+async def _instance(context: ServiceContext) -> str:
+    return (await admin.create_instance(context, "overview", with_web_key=False)).id
+
+
+def _adder(context: ServiceContext, instance_id: str) -> AddDelivery:
+    """Factory: a delivery of the instance in a given state, attempts and times."""
+
+    async def add(state: DeliveryState, attempts: int, updated: datetime, due: datetime | None = None) -> None:
+        delivery_id = f"d-{to_micros(updated)}-{state.value}-{attempts}"
+        async with context.database.transaction() as conn:
+            await delivery_store.enqueue(conn, [NewDelivery(delivery_id, instance_id, "t", "event/x", b"{}")], updated)
+            values = {"state": state.value, "attempts": attempts, "updated_at": to_micros(updated)}
+            values["next_attempt_at"] = to_micros(due or updated)
+            await conn.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(**values))
+
+    return add
+
+
+class TestDeliveryHealth:
+    async def test_outcomes_are_counted_in_the_current_hour(self, context: ServiceContext) -> None:
+        """Succeeded, failed and retrying deliveries are counted by outcome; untried ones are not."""
+        instance_id = await _instance(context)
+        add, now = _adder(context, instance_id), context.clock.now()
+        for state, attempts in [("succeeded", 1), ("succeeded", 2), ("failed", 12), ("pending", 3), ("pending", 0)]:
+            await add(DeliveryState(state), attempts, now)
+        overview = await load_overview(context, instance_id)
+        assert len(overview.hours) == HEALTH_HOURS
+        assert overview.hours[-1].counts == {"succeeded": 2, "failed": 1, "retrying": 1}
+
+    async def test_deliveries_older_than_a_day_are_left_out(self, context: ServiceContext) -> None:
+        """A delivery last updated 25 hours ago is in no hour of the chart."""
+        instance_id = await _instance(context)
+        await _adder(context, instance_id)(DeliveryState.FAILED, 1, context.clock.now() - timedelta(hours=25))
+        overview = await load_overview(context, instance_id)
+        assert sum(hour.total for hour in overview.hours) == 0
+
+    async def test_other_instances_deliveries_are_left_out(self, context: ServiceContext) -> None:
+        """Another instance's deliveries count neither in the chart nor in the queue."""
+        mine, theirs = await _instance(context), await _instance(context)
+        await _adder(context, theirs)(DeliveryState.SUCCEEDED, 1, context.clock.now())
+        overview = await load_overview(context, mine)
+        assert (sum(hour.total for hour in overview.hours), overview.queue_depth) == (0, 0)
+
+
+class TestQueue:
+    async def test_depth_and_oldest_due(self, context: ServiceContext) -> None:
+        """Waiting deliveries are the depth; the oldest due is the earliest pending one already due."""
+        instance_id = await _instance(context)
+        add, now = _adder(context, instance_id), context.clock.now().replace(microsecond=0)
+        await add(DeliveryState.PENDING, 0, now, due=now - timedelta(minutes=5))
+        await add(DeliveryState.PENDING, 2, now, due=now + timedelta(minutes=5))
+        await add(DeliveryState.IN_FLIGHT, 1, now, due=now - timedelta(minutes=9))
+        await add(DeliveryState.SUCCEEDED, 1, now)
+        overview = await load_overview(context, instance_id)
+        assert overview.queue_depth == 3
+        assert overview.oldest_due == now - timedelta(minutes=5)
