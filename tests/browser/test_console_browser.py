@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -183,13 +184,23 @@ class TestSafety:
 
 class TestExpiry:
     def test_idle_session_leads_to_the_sign_in_page(self, start_server: StartServer, open_page: OpenPage) -> None:
-        """When the session's row has gone idle past the timeout, the next page is the sign-in page."""
-        server = start_server("sqlite", env={"CALLOUT_CONSOLE_IDLE_TIMEOUT": "1h"})
+        """With CALLOUT_CONSOLE_IDLE_TIMEOUT=2s, a page loaded after 2.5 s idle is the sign-in page."""
+        server = start_server("sqlite", env={"CALLOUT_CONSOLE_IDLE_TIMEOUT": "2s"})
         _, token = _owner(server)
         visit = open_page()
         sign_in(visit, server, token)
-        with sqlite3.connect(server.data_dir / "callout.db") as conn:
-            conn.execute("UPDATE console_sessions SET last_seen_at = last_seen_at - 7200000000")
-        visit.page.goto(f"{server.base_url}/console/")
+        expect(visit.page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+        time.sleep(2.5)
+        visit.page.get_by_role("link", name="Executions", exact=True).click()
         expect(visit.page).to_have_url(f"{server.base_url}/console/sign-in")
         expect(visit.page.get_by_label("Personal access token", exact=True)).to_be_visible()
+
+    def test_session_row_gone_idle_leads_to_the_sign_in_page(self, console_server: Server, open_page: OpenPage) -> None:
+        """A session whose stored last activity is two hours old (default 30 min timeout) is over."""
+        _, token = _owner(console_server)
+        visit = open_page()
+        sign_in(visit, console_server, token)
+        with sqlite3.connect(console_server.data_dir / "callout.db") as conn:
+            conn.execute("UPDATE console_sessions SET last_seen_at = last_seen_at - 7200000000")
+        visit.page.reload()
+        expect(visit.page).to_have_url(f"{console_server.base_url}/console/sign-in")
