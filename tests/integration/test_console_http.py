@@ -41,6 +41,15 @@ class TestSignIn:
         assert 'role="alert"' in response.text
         assert "set-cookie" not in response.headers
 
+    async def test_role_without_action_permissions_is_refused(
+        self, console_client: MakeConsoleClient, make_principal: MakePrincipal
+    ) -> None:
+        """An ORG_OWNER token (no action permission) gets an error on the form and no session."""
+        _, token = await make_principal(Role.ORG_OWNER)
+        response = await console_client().post("/console/sign-in", data={"token": token})
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+
     async def test_cookie_is_http_only_strict_and_scoped_to_the_console(
         self, console_client: MakeConsoleClient, make_principal: MakePrincipal
     ) -> None:
