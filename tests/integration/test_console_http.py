@@ -6,10 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import sqlalchemy as sa
 
 from callout.domain.auth import Role
+from callout.domain.console import ConsoleSession
 from callout.services import instances as admin
 from callout.services.context import ServiceContext
+from callout.storage import console_sessions as session_store
+from callout.storage.schema import console_sessions
 from tests.conftest import MakePrincipal
 from tests.integration.console_support import MakeConsoleClient, console_client, csrf_of, sign_in
 
@@ -204,6 +208,28 @@ class TestConcurrency:
         _, token = await make_principal(Role.IAM_OWNER)
         statuses = await asyncio.gather(*(_one_visit(console_client(), token) for _ in range(20)))
         assert all(status < 500 for visit in statuses for status in visit)
+
+
+class TestExpiredRows:
+    async def test_sign_ins_delete_expired_sessions_even_at_once(
+        self, context: ServiceContext, console_client: MakeConsoleClient, make_principal: MakePrincipal
+    ) -> None:
+        """Expired rows are deleted by sign-ins; ten concurrent sign-ins deleting them all succeed."""
+        _, token = await make_principal(Role.IAM_OWNER)
+        await _store_expired_sessions(context, 30)
+        statuses = await asyncio.gather(*(_one_visit(console_client(), token) for _ in range(10)))
+        assert all(status < 500 for visit in statuses for status in visit)
+        async with context.database.read() as conn:
+            left = (await conn.execute(sa.select(sa.func.count()).select_from(console_sessions))).scalar()
+        assert left == 0
+
+
+async def _store_expired_sessions(context: ServiceContext, count: int) -> None:
+    two_days_ago = context.clock.now() - timedelta(days=2)
+    async with context.database.transaction() as conn:
+        for number in range(count):
+            session = ConsoleSession(f"expired-{number}", "instance", "token", two_days_ago, two_days_ago)
+            await session_store.insert_session(conn, session)
 
 
 async def _one_visit(client: httpx.AsyncClient, token: str) -> list[int]:
