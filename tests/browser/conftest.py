@@ -48,9 +48,13 @@ def chromium_path() -> str | None:
     return found[0] if found else shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One Chromium process for the session (Playwright's sync API over the system's binary)."""
+    """One Chromium process per test module (Playwright's sync API over the system's binary).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and the async tests of other modules run in the same process afterwards.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

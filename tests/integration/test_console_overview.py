@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from callout.domain.clock import to_micros
 from callout.domain.deliveries import DeliveryState, NewDelivery
@@ -14,6 +15,14 @@ from callout.storage import deliveries as delivery_store
 from callout.storage.schema import deliveries
 
 AddDelivery = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _FixedClock:
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
 
 
 async def _instance(context: ServiceContext) -> str:
@@ -44,6 +53,15 @@ class TestDeliveryHealth:
         overview = await load_overview(context, instance_id)
         assert len(overview.hours) == HEALTH_HOURS
         assert overview.hours[-1].counts == {"succeeded": 2, "failed": 1, "retrying": 1}
+
+    async def test_delivery_late_in_an_hour_counts_in_that_hour(self, context: ServiceContext) -> None:
+        """A delivery updated at 11:59:59 counts in the 11 o'clock column even when the page is loaded at 12:00:30."""
+        instance_id = await _instance(context)
+        late = replace(context, clock=_FixedClock(datetime(2026, 12, 3, 11, 59, 59, tzinfo=UTC)))
+        await _adder(late, instance_id)(DeliveryState.SUCCEEDED, 1, late.clock.now())
+        loaded = replace(context, clock=_FixedClock(datetime(2026, 12, 3, 12, 0, 30, tzinfo=UTC)))
+        overview = await load_overview(loaded, instance_id)
+        assert (overview.hours[-2].start.hour, overview.hours[-2].counts["succeeded"]) == (11, 1)
 
     async def test_deliveries_older_than_a_day_are_left_out(self, context: ServiceContext) -> None:
         """A delivery last updated 25 hours ago is in no hour of the chart."""

@@ -46,7 +46,8 @@ async def delivery_outcomes_by_hour(conn: AsyncConnection, instance_id: str, sin
         (deliveries.c.state == DeliveryState.FAILED.value, "failed"),
         else_="retrying",
     ).label("outcome")
-    hour = sa.cast((deliveries.c.updated_at - since_us) / HOUR_US, sa.BigInteger).label("hour")
+    # Integer (floor) division: "/" would be true division, and casting its result back rounds.
+    hour = ((deliveries.c.updated_at - since_us) // HOUR_US).label("hour")
     tried = sa.or_(deliveries.c.state.not_in(_WAITING), deliveries.c.attempts > 0)
     query = (
         sa.select(hour, outcome, sa.func.count().label("count"))
