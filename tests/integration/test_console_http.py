@@ -7,15 +7,20 @@ from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from callout.console.app import ConsoleGuard, console_app
 from callout.domain.auth import Role
-from callout.domain.console import ConsoleSession
+from callout.domain.console import ConsoleSession, SessionLimits
 from callout.services import instances as admin
 from callout.services.context import ServiceContext
 from callout.storage import console_sessions as session_store
 from callout.storage.schema import console_sessions
 from tests.conftest import MakePrincipal
-from tests.integration.console_support import MakeConsoleClient, console_client, csrf_of, sign_in
+from tests.integration.console_support import BASE_URL, MakeConsoleClient, console_client, csrf_of, sign_in
 
 __all__ = ["console_client"]
 
@@ -198,6 +203,39 @@ class TestHeadersAndErrors:
         page = (await client.get("/console/")).text
         assert "&lt;img src=x onerror=alert(1)&gt;" in page
         assert "<img src=x" not in page
+
+
+class TestFailures:
+    async def test_database_down_is_a_friendly_page(
+        self, context: ServiceContext, console_client: MakeConsoleClient, make_principal: MakePrincipal
+    ) -> None:
+        """With the database gone, a page is a 503 HTML page in the layout, not a traceback."""
+        _, token = await make_principal(Role.IAM_OWNER)
+        client = console_client()
+        await sign_in(client, token)
+        await context.database.close()
+        response = await client.get("/console/")
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Traceback" not in response.text
+        assert response.headers["content-security-policy"] == CSP
+
+    async def test_unexpected_exception_is_a_friendly_500(self, context: ServiceContext) -> None:
+        """An exception no handler expects becomes the 500 page with the security headers."""
+
+        async def broken(_request: Request) -> Response:
+            raise RuntimeError("internal detail")
+
+        app = console_app(context, SessionLimits())
+        assert isinstance(app, ConsoleGuard)
+        assert isinstance(app.app, Starlette)
+        app.app.router.routes.append(Route("/broken", broken))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+            response = await client.get("/broken")
+        assert response.status_code == 500
+        assert "internal detail" not in response.text
+        assert "Something went wrong" in response.text
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 class TestConcurrency:
