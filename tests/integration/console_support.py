@@ -25,10 +25,10 @@ async def console_client(context: ServiceContext) -> AsyncIterator[MakeConsoleCl
     """Factory: a cookie-keeping client of an in-process API app with the console mounted."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(idle_timeout: timedelta = timedelta(minutes=30)) -> httpx.AsyncClient:
+    def make(idle_timeout: timedelta = timedelta(minutes=30), base_url: str = BASE_URL) -> httpx.AsyncClient:
         app = create_app(context)
         mount_console(app, context, SessionLimits(idle_timeout=idle_timeout))
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
         clients.append(client)
         return client
 

@@ -71,6 +71,18 @@ class TestSignIn:
         assert "path=/console" in cookie
         assert token.lower() not in cookie
 
+    async def test_cookie_is_secure_over_https(
+        self, console_client: MakeConsoleClient, make_principal: MakePrincipal
+    ) -> None:
+        """Signing in over HTTPS sets a Secure cookie; over plain HTTP it is not marked Secure."""
+        _, token = await make_principal(Role.IAM_OWNER)
+        over_https = await console_client(base_url="https://callout.test").post(
+            "/console/sign-in", data={"token": token}
+        )
+        over_http = await console_client().post("/console/sign-in", data={"token": token})
+        assert "secure" in over_https.headers["set-cookie"].lower()
+        assert "secure" not in over_http.headers["set-cookie"].lower()
+
     async def test_no_session_redirects_to_sign_in(self, console_client: MakeConsoleClient) -> None:
         """A page without a session answers 303 to the sign-in page."""
         response = await console_client().get("/console/targets")

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from callout.domain.auth import Role
 from callout.domain.clock import to_micros
 from callout.domain.deliveries import DeliveryState, NewDelivery
 from callout.services import instances as admin
@@ -13,6 +14,9 @@ from callout.services.console_overview import HEALTH_HOURS, load_overview
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as delivery_store
 from callout.storage.schema import deliveries
+from tests.integration.console_support import MakeConsoleClient, console_client, sign_in
+
+__all__ = ["console_client"]
 
 AddDelivery = Callable[..., Awaitable[None]]
 
@@ -76,6 +80,25 @@ class TestDeliveryHealth:
         await _adder(context, theirs)(DeliveryState.SUCCEEDED, 1, context.clock.now())
         overview = await load_overview(context, mine)
         assert (sum(hour.total for hour in overview.hours), overview.queue_depth) == (0, 0)
+
+
+class TestOverviewPage:
+    async def test_page_draws_bars_and_lists_the_figures(
+        self, context: ServiceContext, console_client: MakeConsoleClient
+    ) -> None:
+        """The Overview draws one bar per outcome present and lists the counts in the table."""
+        instance_id = await _instance(context)
+        _, token = await admin.create_token(context, instance_id, Role.IAM_OWNER)
+        add, now = _adder(context, instance_id), context.clock.now()
+        for attempts in (1, 2, 3):
+            await add(DeliveryState.SUCCEEDED, attempts, now)
+        await add(DeliveryState.FAILED, 12, now)
+        client = console_client()
+        await sign_in(client, token)
+        page = (await client.get("/console/")).text
+        assert page.count('<rect class="succeeded"') == 1
+        assert page.count('<rect class="failed"') == 1
+        assert f'<th scope="row">{now.strftime("%m-%d %H:00")}</th><td>3</td><td>1</td><td>0</td>' in page
 
 
 class TestQueue:
