@@ -83,6 +83,11 @@ class TestSignIn:
         assert "secure" in over_https.headers["set-cookie"].lower()
         assert "secure" not in over_http.headers["set-cookie"].lower()
 
+    async def test_console_without_slash_redirects_to_the_overview(self, console_client: MakeConsoleClient) -> None:
+        """``/console`` answers 303 to ``/console/``."""
+        response = await console_client().get("/console")
+        assert (response.status_code, response.headers["location"]) == (303, "/console/")
+
     async def test_no_session_redirects_to_sign_in(self, console_client: MakeConsoleClient) -> None:
         """A page without a session answers 303 to the sign-in page."""
         response = await console_client().get("/console/targets")

@@ -53,8 +53,12 @@ SECURITY_HEADERS = (
 
 def mount_console(app: Starlette, context: ServiceContext, limits: SessionLimits | None = None) -> None:
     """Serve the console at ``/console/`` of ``app`` (``/console`` redirects there)."""
-    app.router.routes.append(Route(PREFIX, lambda _request: redirect(f"{PREFIX}/"), methods=["GET"]))
+    app.router.routes.append(Route(PREFIX, _to_overview, methods=["GET"]))
     app.router.routes.append(Mount(PREFIX, app=console_app(context, limits or SessionLimits())))
+
+
+async def _to_overview(_request: Request) -> Response:
+    return redirect(f"{PREFIX}/")
 
 
 def console_app(context: ServiceContext, limits: SessionLimits) -> ASGIApp:
