@@ -15,6 +15,16 @@ for extra in bench examples; do [ -d "$extra" ] && lint_paths+=("$extra"); done
 "$bin/ruff" format --check "${lint_paths[@]}"
 echo "== mypy --strict" >&2
 "$bin/mypy" src
+# The console's browser tests (tests/browser) drive the system's Chromium; Playwright never downloads one.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing chromium for the browser tests" >&2
+    apt-get install -y chromium >&2 || { apt-get update >&2 && apt-get install -y chromium >&2; } ||
+      echo "could not install chromium: the browser tests skip (fail under CI=true)" >&2
+  else
+    echo "chromium is missing: the browser tests skip (fail under CI=true); install it: sudo apt-get install -y chromium" >&2
+  fi
+fi
 echo "== pytest" >&2
 # Test files run in parallel processes (CALLOUT_TEST_PROCESSES, default 4: most tests wait on
 # sockets and subprocesses, not the CPU); each file stays in one process so that its module-scoped

@@ -14,6 +14,8 @@ from callout import tracing
 from callout.api.app import create_app, with_api_catalog
 from callout.api.cutoff import ShutdownCutoff
 from callout.api.metrics import ApiMetrics, metrics_app
+from callout.console.app import mount_console
+from callout.domain.console import SessionLimits
 from callout.domain.durations import format_duration
 from callout.listeners import ConnectionLimits, metrics_listener, uvicorn_config
 from callout.services.context import ServiceContext
@@ -103,6 +105,7 @@ async def build_app(settings: Settings) -> ServedApp:
         workers=pool,
         external_url=settings.external_url,
     )
+    mount_console(app, context, SessionLimits(settings.console_idle_timeout, settings.console_session_lifetime))
     return ServedApp(app, context, pool, app.state.api.metrics, first_start)
 
 

@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=1000)
     database_max_overflow: int = Field(default=10, ge=0, le=1000)
     database_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Web console sessions end this long after their last request, and this long after sign-in (docs/console.md).
+    console_idle_timeout: Duration = timedelta(minutes=30)
+    console_session_lifetime: Duration = timedelta(hours=12)
+
+    @field_validator("console_idle_timeout", "console_session_lifetime")
+    @classmethod
+    def _check_console_duration(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s, e.g. 30m")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -9,14 +9,15 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "callout"
 # A layer may import only layers of a lower rank (never one of the same rank).
-RANKS = {"domain": 0, "storage": 1, "delivery": 1, "engine": 2, "services": 3, "api": 4}
+RANKS = {"domain": 0, "storage": 1, "delivery": 1, "engine": 2, "services": 3, "api": 4, "console": 5}
 LAYERS = sorted(RANKS, key=RANKS.__getitem__)
 # Which third-party packages each layer may import: only storage talks SQL, only api the web framework.
 OWNERS = {
     "sqlalchemy": {"storage"},
     "alembic": {"storage"},
     "fastapi": {"api"},
-    "starlette": {"api"},
+    "starlette": {"api", "console"},  # the web console mounts its own Starlette app (docs/console.md)
+    "jinja2": {"console"},
     "aiohttp": {"delivery"},
     "opentelemetry": {"tracing"},  # imported only when tracing is on (docs/tracing.md)
     "django": {"integrations"},  # the Django adapter only, imported lazily (docs/host-middleware.md)

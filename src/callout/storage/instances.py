@@ -73,7 +73,8 @@ async def insert_token(conn: AsyncConnection, record: TokenRecord, token_hash: s
     )
 
 
-def _token_from_row(row: sa.Row[Any]) -> TokenRecord:
+def token_from_row(row: sa.Row[Any]) -> TokenRecord:
+    """A token row (without its hash) as a record; shared with the console's session query."""
     return TokenRecord(
         id=row.id,
         instance_id=row.instance_id,
@@ -95,7 +96,7 @@ async def find_live_token_with_instance(
         .where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else (_token_from_row(row), dict(row.features or {}), int(row.routing_version))
+    return None if row is None else (token_from_row(row), dict(row.features or {}), int(row.routing_version))
 
 
 async def routing_version_of(conn: AsyncConnection, instance_id: str) -> int:
@@ -109,7 +110,7 @@ async def list_tokens(conn: AsyncConnection, instance_id: str | None = None) -> 
     query = sa.select(tokens).order_by(tokens.c.created_at, tokens.c.id)
     if instance_id is not None:
         query = query.where(tokens.c.instance_id == instance_id)
-    return [_token_from_row(row) for row in await conn.execute(query)]
+    return [token_from_row(row) for row in await conn.execute(query)]
 
 
 async def revoke_token(conn: AsyncConnection, token_id: str, when: datetime) -> bool:

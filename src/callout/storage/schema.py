@@ -246,3 +246,17 @@ delivery_attempts = sa.Table(
     sa.Column("response_head", sa.Text(), nullable=True),
 )
 sa.Index("ix_delivery_attempts_delivery", delivery_attempts.c.delivery_id)
+
+# Web console sessions (docs/console.md): only a hash of the session id is kept; the token's id ties
+# the session to a token, so that revoking the token ends the session.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("instance_id", sa.String(64), nullable=False),
+    sa.Column("token_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
+)
+sa.Index("ix_console_sessions_last_seen", console_sessions.c.last_seen_at)
+sa.Index("ix_console_sessions_created", console_sessions.c.created_at)
