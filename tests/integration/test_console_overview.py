@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from callout.domain.auth import Role
 from callout.domain.clock import to_micros
 from callout.domain.deliveries import DeliveryState, NewDelivery
+from callout.domain.targets import TargetSpec, TargetType
 from callout.services import instances as admin
+from callout.services import targets as target_service
 from callout.services.console_overview import HEALTH_HOURS, load_overview
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as delivery_store
 from callout.storage.schema import deliveries
+from tests.conftest import MakePrincipal
 from tests.integration.console_support import MakeConsoleClient, console_client, sign_in
 
 __all__ = ["console_client"]
@@ -113,3 +116,16 @@ class TestQueue:
         overview = await load_overview(context, instance_id)
         assert overview.queue_depth == 3
         assert overview.oldest_due == now - timedelta(minutes=5)
+
+
+class TestCounts:
+    async def test_deleted_targets_are_not_counted(
+        self, context: ServiceContext, make_principal: MakePrincipal
+    ) -> None:
+        """The Overview counts the instance's live targets; a deleted one no longer counts."""
+        principal, _ = await make_principal()
+        spec = TargetSpec("kept", TargetType.WEBHOOK, False, timedelta(seconds=5), "https://example.com/hook")
+        await target_service.create_target(context, principal, spec)
+        deleted, _ = await target_service.create_target(context, principal, replace(spec, name="deleted"))
+        await target_service.delete_target(context, principal, deleted.id)
+        assert (await load_overview(context, principal.instance_id)).targets == 1

@@ -24,8 +24,9 @@ class HourCount:
 
 
 async def count_targets(conn: AsyncConnection, instance_id: str) -> int:
-    """The instance's targets."""
-    query = sa.select(sa.func.count()).select_from(targets).where(targets.c.instance_id == instance_id)
+    """The instance's targets, deleted ones left out."""
+    live = sa.and_(targets.c.instance_id == instance_id, targets.c.deleted_at.is_(None))
+    query = sa.select(sa.func.count()).select_from(targets).where(live)
     return int((await conn.execute(query)).scalar() or 0)
 
 
