@@ -54,16 +54,17 @@ async def find_signed_in(context: ServiceContext, limits: SessionLimits, session
     now = context.clock.now()
     if found is None:
         return None
-    session, token, features = found
+    session, token, features, routing_version = found
     if not limits.is_live(session.created_at, session.last_seen_at, now):
         await context.database.write(lambda conn: store.delete_session(conn, id_hash))
         return None
     if limits.touch_due(session.last_seen_at, now):
         await context.database.write(lambda conn: store.touch_session(conn, id_hash, now))
-    return SignedIn(session, _principal(token, features), csrf_token_for(session_id))
+    return SignedIn(session, _principal(token, features, routing_version), csrf_token_for(session_id))
 
 
-def _principal(token: TokenRecord, features: dict[str, bool]) -> Principal:
+def _principal(token: TokenRecord, features: dict[str, bool], routing_version: int) -> Principal:
+    # The routing version keeps the API calls the console makes (console/api_calls.py) on the current router.
     return Principal(
         user_id=token.user_id,
         instance_id=token.instance_id,
@@ -71,6 +72,7 @@ def _principal(token: TokenRecord, features: dict[str, bool]) -> Principal:
         role=token.role,
         token_id=token.id,
         actions_enabled=is_feature_enabled(features, "actions"),
+        routing_version=routing_version,
     )
 
 

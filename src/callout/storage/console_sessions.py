@@ -32,10 +32,11 @@ async def insert_session(conn: AsyncConnection, session: ConsoleSession) -> None
 
 async def find_session_with_token(
     conn: AsyncConnection, id_hash: str
-) -> tuple[ConsoleSession, TokenRecord, dict[str, bool]] | None:
-    """A session whose token is still live (not revoked, same instance), with the instance's features."""
+) -> tuple[ConsoleSession, TokenRecord, dict[str, bool], int] | None:
+    """A session whose token is still live (not revoked, same instance), with the instance's features and
+    routing version."""
     query = (
-        sa.select(*_SESSION_COLUMNS, tokens, instances.c.features)
+        sa.select(*_SESSION_COLUMNS, tokens, instances.c.features, instances.c.routing_version)
         .join(tokens, tokens.c.id == console_sessions.c.token_id)
         .join(instances, instances.c.id == tokens.c.instance_id)
         .where(
@@ -54,7 +55,8 @@ async def find_session_with_token(
         created_at=from_micros(row.session_created_at),
         last_seen_at=from_micros(row.session_last_seen_at),
     )
-    return session, token_from_row(row), dict(row.features or {})  # type: ignore[arg-type]
+    features = dict(row.features or {})
+    return session, token_from_row(row), features, int(row.routing_version or 0)  # type: ignore[arg-type]
 
 
 async def touch_session(conn: AsyncConnection, id_hash: str, when: datetime) -> None:
