@@ -12,7 +12,7 @@ from callout.domain.deliveries import DeliveryState, NewDelivery
 from callout.domain.targets import TargetSpec, TargetType
 from callout.services import instances as admin
 from callout.services import targets as target_service
-from callout.services.console_overview import HEALTH_HOURS, load_overview
+from callout.services.console_overview import HEALTH_HOURS, FiguresCache, load_overview
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as delivery_store
 from callout.storage.schema import deliveries
@@ -129,3 +129,21 @@ class TestCounts:
         deleted, _ = await target_service.create_target(context, principal, replace(spec, name="deleted"))
         await target_service.delete_target(context, principal, deleted.id)
         assert (await load_overview(context, principal.instance_id)).targets == 1
+
+
+class TestFiguresCache:
+    async def test_figures_are_reused_within_the_ttl(self, context: ServiceContext) -> None:
+        """A second Overview within the TTL shows the figures of the first, not a delivery added since."""
+        instance_id = await _instance(context)
+        add, cache = _adder(context, instance_id), FiguresCache(ttl=60)
+        await load_overview(context, instance_id, cache)
+        await add(DeliveryState.PENDING, 0, context.clock.now())
+        assert (await load_overview(context, instance_id, cache)).queue_depth == 0
+
+    async def test_figures_are_read_again_after_the_ttl(self, context: ServiceContext) -> None:
+        """Once the TTL has passed the Overview reads the figures again."""
+        instance_id = await _instance(context)
+        add, cache = _adder(context, instance_id), FiguresCache(ttl=0)
+        await load_overview(context, instance_id, cache)
+        await add(DeliveryState.PENDING, 0, context.clock.now())
+        assert (await load_overview(context, instance_id, cache)).queue_depth == 1

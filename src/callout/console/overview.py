@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from callout.api.oidc import KEYS_PATH
 from callout.console.guards import require_form, require_session, require_write
 from callout.console.web import PREFIX, PageError, redirect, render
-from callout.services.console_overview import OUTCOMES, Overview, load_overview, switch_actions
+from callout.services.console_overview import FIGURES_TTL_SECONDS, OUTCOMES, Overview, load_overview, switch_actions
 
 # The chart's drawing units: one column per hour, bars stacked bottom-up in OUTCOMES order.
 CHART_HEIGHT = 120
@@ -43,7 +43,7 @@ async def overview_page(request: Request) -> Response:
     """Show the Overview of the signed-in instance."""
     signed_in = await require_session(request)
     state = request.app.state.console
-    overview = await load_overview(state.context, signed_in.principal.instance_id)
+    overview = await load_overview(state.context, signed_in.principal.instance_id, state.figures)
     jwks_url = f"{KEYS_PATH}?{urlencode({'instance': overview.instance.id})}"
     return render(
         request,
@@ -55,6 +55,7 @@ async def overview_page(request: Request) -> Response:
         jwks_url=jwks_url,
         chart_width=COLUMN_WIDTH * len(overview.hours),
         chart_height=CHART_HEIGHT,
+        figures_ttl=f"{FIGURES_TTL_SECONDS:g}",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from callout.domain.console import SessionLimits, SignedIn
 from callout.services.console import may_write
+from callout.services.console_overview import FiguresCache
 from callout.services.context import ServiceContext
 
 PREFIX = "/console"
@@ -45,6 +46,7 @@ class ConsoleState:
     context: ServiceContext
     limits: SessionLimits
     templates: jinja2.Environment
+    figures: FiguresCache = field(default_factory=FiguresCache)
 
 
 class PageError(Exception):
