@@ -279,3 +279,18 @@ class TestConcurrency:
         responses = await asyncio.gather(*(session.edit(ON_METHOD, "save", chosen) for chosen in lists))
         assert all(response.status_code < 500 for response in responses), [r.status_code for r in responses]
         assert await session.saved(_method_condition()) in lists
+
+
+class TestHostileInput:
+    async def test_thousands_of_unknown_ids_are_refused_inline(self, make_session: MakeSession) -> None:
+        """A forged list of thousands of ids is refused in the form with status 400, never a 500."""
+        ids = [f"forged-{number}" for number in range(3000)]
+        response = await (await make_session()).edit(ON_METHOD, "save", ids)
+        assert response.status_code == 400
+        assert 'role="alert"' in response.text
+
+    async def test_forged_condition_type_is_a_400_page(self, make_session: MakeSession) -> None:
+        """A POST naming a condition type the API does not have gets a 400 page and sets nothing."""
+        session = await make_session()
+        response = await session.edit({"condition": "request:name", "name": "x"}, "save", [])
+        assert response.status_code == 400

@@ -142,6 +142,18 @@ def edit_list(ids: list[str], operation: str, added: str = "") -> list[str]:
     return edited
 
 
+def focus_after(operation: str, edited: list[str]) -> str:
+    """Which button keeps the keyboard focus after an edit: the moved target's same button while it can
+    still move that way, else its other one; the add control after an add; none after a remove."""
+    verb, _, target_id = operation.partition(":")
+    if verb not in ("up", "down") or target_id not in edited:
+        return "add" if operation == "add" else ""
+    index = edited.index(target_id)
+    if index == (0 if verb == "up" else len(edited) - 1):
+        verb = "down" if verb == "up" else "up"
+    return f"{verb}:{target_id}"
+
+
 def event_groups(event_types: frozenset[str] | set[str]) -> list[str]:
     """Every group an event type belongs to (``target.key`` for ``target.key.added``), sorted."""
     groups: set[str] = set()

@@ -21,6 +21,7 @@ from callout.console.execution_forms import (
     FormProblem,
     condition_from_fields,
     edit_list,
+    focus_after,
     join_ids,
     parse_ids,
 )
@@ -97,7 +98,7 @@ async def editor_submit(request: Request) -> Response:
         edited = edit_list(ids, operation, form.get("add_target", ""))
     except FormProblem as problem:
         return await _editor(request, signed_in, condition, ids, error=str(problem), status=400)
-    return await _editor(request, signed_in, condition, edited)
+    return await _editor(request, signed_in, condition, edited, focus=focus_after(operation, edited))
 
 
 async def _set(request: Request, signed_in: SignedIn, condition: ConditionChoice, ids: list[str]) -> Response:
@@ -117,6 +118,7 @@ async def _editor(
     saved: list[str] | None = None,
     error: str = "",
     status: int = 200,
+    focus: str = "",
 ) -> Response:
     targets = await load_targets(request, signed_in)
     if saved is None:
@@ -131,5 +133,6 @@ async def _editor(
         "exists": bool(saved),
         "locks_out": condition.kind != "event" and any(targets[i].interrupting for i in ids if i in targets),
         "error": error,
+        "focus": focus,
     }
     return render(request, "execution_edit.html", signed_in, status=status, **values)
