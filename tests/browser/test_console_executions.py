@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.browser.conftest import PHONE, OpenPage, Visit, sign_in
+from tests.browser.conftest import ARTIFACTS, PHONE, OpenPage, Visit, sign_in
 from tests.e2e.conftest import Server
 
 expect: Any = pytest.importorskip("playwright.sync_api").expect
@@ -79,8 +79,11 @@ class TestExecutionEditor:
         _add(visit, "alpha")
         _add(visit, "beta")
         assert _move_up_order(visit) == ["alpha", "beta"]
-        visit.page.get_by_role("button", name="Move up beta").click()
+        visit.page.get_by_role("button", name="Move up beta").focus()
+        visit.page.keyboard.press("Enter")
         expect(visit.page.get_by_text("not saved yet")).to_be_visible()
+        # beta reached the top: the keyboard focus is on its other move button, not lost to the page.
+        expect(visit.page.get_by_role("button", name="Move down beta")).to_be_focused()
         assert _move_up_order(visit) == ["beta", "alpha"]
         visit.page.get_by_role("button", name="Save", exact=True).click()
         expect(visit.page.get_by_role("heading", name="Executions", level=1)).to_be_visible()
@@ -116,3 +119,24 @@ class TestExecutionEditor:
         visit.page.get_by_role("link", name=f"Edit Method {METHOD}").click()
         expect(visit.page.get_by_role("button", name=f"Remove {XSS}", exact=True)).to_be_visible()
         assert visit.page.evaluate("window.__xss") is None
+
+
+class TestWithoutJavaScript:
+    def test_editor_works_with_scripts_off(self, console_server: Server, chromium: Any) -> None:
+        """With JavaScript disabled, picking a condition, adding, moving and saving still work."""
+        token, _ = _owner_with_targets(console_server, "first", "second")
+        context = chromium.new_context(java_script_enabled=False)
+        visit = Visit(context.new_page())
+        try:
+            sign_in(visit, console_server, token)
+            _open_editor_on_method(visit, console_server)
+            _add(visit, "first")
+            _add(visit, "second")
+            visit.page.get_by_role("button", name="Move down first").click()
+            visit.page.get_by_role("button", name="Save", exact=True).click()
+            targets = visit.page.get_by_role("list", name=f"Targets of Method {METHOD}")
+            expect(targets.get_by_role("listitem")).to_have_text(["second", "first"])
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            visit.page.screenshot(path=str(ARTIFACTS / "test_editor_works_with_scripts_off-0.png"), full_page=True)
+        finally:
+            context.close()
