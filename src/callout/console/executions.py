@@ -25,11 +25,19 @@ from callout.console.execution_forms import (
     join_ids,
     parse_ids,
 )
-from callout.console.execution_views import load_catalog, load_current, load_sections, load_targets, resolve
+from callout.console.execution_views import (
+    ExecutionView,
+    load_catalog,
+    load_current,
+    load_sections,
+    load_targets,
+    resolve,
+)
 from callout.console.guards import require_form, require_session, require_write
 from callout.console.web import PREFIX, PageError, redirect, render
 from callout.domain.console import SignedIn
 from callout.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from callout.services.console import may_write
 
 PAGE_PATH = f"{PREFIX}/executions"
 # The API's refusals of a bad condition or list: shown in the form; other errors are error pages.
@@ -62,7 +70,8 @@ async def _list_page(request: Request, signed_in: SignedIn, error: str = "", sta
         sections=sections,
         shown=shown,
         total=total,
-        catalog=await load_catalog(request, signed_in),
+        # Only the picker uses the catalog, and only those who may write see the picker.
+        catalog=await load_catalog(request, signed_in) if may_write(signed_in.principal) else None,
         choices=CHOICE_LABELS,
         picked=dict(request.query_params),
         error=error,
@@ -131,7 +140,7 @@ async def _editor(
         "addable": [target for target in targets.values() if target.id not in ids],
         "unsaved": ids != saved,
         "exists": bool(saved),
-        "locks_out": condition.kind != "event" and any(targets[i].interrupting for i in ids if i in targets),
+        "locks_out": ExecutionView(condition, resolve(ids, targets)).locks_out,
         "error": error,
         "focus": focus,
     }
