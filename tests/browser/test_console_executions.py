@@ -112,7 +112,7 @@ class TestExecutionEditor:
         token, ids = _owner_with_targets(console_server, XSS)
         _api(console_server, token, f"{ACTION}/SetExecution",
              {"condition": {"request": {"method": METHOD}}, "targets": ids})  # fmt: skip
-        visit = open_page()
+        visit = open_page(PHONE)
         sign_in(visit, console_server, token)
         visit.page.goto(f"{console_server.base_url}/console/executions")
         expect(visit.page.get_by_role("link", name=XSS, exact=True)).to_be_visible()
