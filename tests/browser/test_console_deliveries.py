@@ -90,7 +90,7 @@ def make_shop(dev_server: Server) -> Iterator[MakeShop]:
 def _open_when(visit: Visit, url: str, role: str, text: str) -> None:
     """Load ``url`` until an element of ``role`` reads ``text`` (the server's worker finishes within moments)."""
     deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
-    found = visit.page.get_by_role(role, name=text, exact=True)  # type: ignore[arg-type]
+    found = visit.page.get_by_role(role, name=text, exact=True)
     while True:
         visit.page.goto(url)
         if found.count() or time.monotonic() > deadline:
