@@ -68,13 +68,13 @@ def make_shop(dev_server: Server) -> Iterator[MakeShop]:
     """Factory: a new instance whose ``order.paid`` events go to a new receiver answering ``status``."""
     receivers: list[RecordingReceiver] = []
 
-    def make(status: int = 200) -> Shop:
+    def make(status: int = 200, target_name: str = "orders-hook") -> Shop:
         receiver = RecordingReceiver().__enter__()
         receivers.append(receiver)
         receiver.respond(status=status)
         instance_id = _off_loop(dev_server.create_instance)
         token = _off_loop(dev_server.create_token, instance_id)[0]
-        target = {"name": "orders-hook", "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
+        target = {"name": target_name, "restWebhook": {}, "timeout": "5s", "endpoint": receiver.url}
         with dev_server.http(token) as client:
             target_id = post_ok(client, f"{ACTION}/CreateTarget", target)["id"]
             post_ok(client, f"{DISPATCH}/RegisterCatalog", {"events": ["order.paid"]})
@@ -149,14 +149,15 @@ class TestRedeliverFailed:
 
 class TestSafety:
     def test_hostile_payload_runs_nothing(self, make_shop: MakeShop, open_page: OpenPage) -> None:
-        """A payload with </script> and an onerror handler is shown as text: no dialog, no script runs."""
-        shop = make_shop()
-        shop.push({"note": XSS})
+        """Markup in a payload and a target name is text, in the live row and the detail: nothing runs."""
+        shop = make_shop(target_name=XSS)
         visit = open_page()
         dialogs: list[str] = []
         visit.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         sign_in(visit, shop.server, shop.token)
         visit.page.goto(shop.deliveries_page())
+        shop.push({"note": XSS})
+        expect(visit.page.get_by_role("cell", name=XSS, exact=True)).to_be_visible(timeout=LIVE_TIMEOUT_MS)
         visit.page.get_by_role("table").get_by_role("link").first.click()
         expect(visit.page.locator("pre.payload").last).to_contain_text("</script><img src=x onerror=")
         assert (visit.page.evaluate("window.__xss"), dialogs) == (None, [])

@@ -76,6 +76,16 @@ class TestList:
         first, second = await shop.page_ids("/console/deliveries"), await shop.page_ids("/console/deliveries?page=2")
         assert (len(first), second) == (50, [(await shop.deliveries())[-1]])
 
+    async def test_viewer_sees_no_bulk_redelivery(self, make_shop: MakeShop) -> None:
+        """A viewer's list has the filters but not the Redeliver failed form."""
+        owner = await make_shop()
+        viewer = await make_shop(Role.IAM_OWNER_VIEWER, owner.principal.instance_id)
+        owners_page, viewers_page = (
+            await owner.client.get("/console/deliveries"),
+            await viewer.client.get("/console/deliveries"),
+        )
+        assert ("Count them" in owners_page.text, "Count them" in viewers_page.text) == (True, False)
+
     async def test_malformed_filter_is_a_400_page(self, make_shop: MakeShop) -> None:
         """A malformed time or an unknown state is a 400 page that says what is wrong."""
         shop = await make_shop()
@@ -121,7 +131,7 @@ class TestNewRows:
         """A cursor that is not a time is refused with 400, not a failure."""
         shop = await make_shop()
         answer = await shop.client.get("/console/deliveries/rows", params={"after": "yesterday"})
-        assert answer.status_code == 400
+        assert (answer.status_code, answer.json()) == (400, {"error": "The after cursor is malformed."})
 
 
 class TestDetail:

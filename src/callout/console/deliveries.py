@@ -101,8 +101,11 @@ def _requeued(request: Request) -> int | None:
 async def new_rows(request: Request) -> Response:
     """JSON for the list's script: the filtered deliveries created after the ``after`` cursor, oldest first."""
     signed_in = await require_session(request)
-    filters = read_filters(request.query_params)
-    moment, last_id = read_cursor(request.query_params.get("after", ""))
+    try:
+        filters = read_filters(request.query_params)
+        moment, last_id = read_cursor(request.query_params.get("after", ""))
+    except PageError as refused:
+        return JSONResponse({"error": refused.message}, status_code=refused.status)
     body = {**filters.rpc_filters(), "createdAfter": rfc3339(moment)}
     body["pagination"] = {"limit": LIVE_BATCH, "asc": True}
     try:
