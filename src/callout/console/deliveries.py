@@ -6,7 +6,6 @@ the API's permissions, validation messages and executions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -31,7 +30,7 @@ from callout.console.delivery_views import (
     state_of,
 )
 from callout.console.guards import require_form, require_session, require_write
-from callout.console.web import PREFIX, PageError, redirect, render
+from callout.console.web import PREFIX, PageError, console_state, redirect, render
 from callout.domain.console import SignedIn
 from callout.errors import CalloutError, NotFound
 
@@ -66,12 +65,13 @@ async def list_page(request: Request) -> Response:
     """One page of the delivery log, newest first, filtered by the query string."""
     signed_in = await require_session(request)
     filters = read_filters(request.query_params)
-    since_render = format_timestamp(datetime.now(UTC))
-    error, answer = None, {}
+    # Taken before the query: a delivery created meanwhile is found by the script's first poll.
+    listed_at = format_timestamp(console_state(request).context.clock.now())
+    error, status, answer = None, 200, {}
     try:
         answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), filters.rpc_body())
     except CalloutError as failure:
-        error = failure.message
+        error, status = failure.message, failure.kind.http_status
     found = answer.get("deliveries", [])
     names = await target_names(request, signed_in)
     total = int(answer.get("pagination", {}).get("totalResult", 0))
@@ -79,7 +79,7 @@ async def list_page(request: Request) -> Response:
         request,
         "deliveries.html",
         signed_in,
-        status=400 if error else 200,
+        status=status,
         filters=filters,
         states=STATES,
         targets=sorted(names.items(), key=lambda item: item[1].lower()),
@@ -88,7 +88,7 @@ async def list_page(request: Request) -> Response:
         total=total,
         pages=max(1, -(-total // PAGE_SIZE)),
         live=filters.page == 1 and not filters.until,
-        after=cursor_of(found[0]) if found else f"{since_render} ",
+        after=cursor_of(found[0]) if found else f"{listed_at} ",
         requeued=_requeued(request),
     )
 
