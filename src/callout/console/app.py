@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callout.console import executions, overview, placeholders, session_pages
+from callout.console import deliveries, executions, overview, placeholders, session_pages
 from callout.console.web import (
     COOKIE_NAME,
     PREFIX,
@@ -37,6 +37,7 @@ PAGE_MODULES: tuple[Callable[[], list[BaseRoute]], ...] = (
     session_pages.routes,
     overview.routes,
     executions.routes,
+    deliveries.routes,
     placeholders.routes,
 )
 
