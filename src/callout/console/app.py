@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callout.console import overview, placeholders, session_pages
+from callout.console import overview, placeholders, session_pages, targets
 from callout.console.web import (
     COOKIE_NAME,
     PREFIX,
@@ -36,6 +36,7 @@ log = structlog.get_logger("callout.console")
 PAGE_MODULES: tuple[Callable[[], list[BaseRoute]], ...] = (
     session_pages.routes,
     overview.routes,
+    targets.routes,
     placeholders.routes,
 )
 

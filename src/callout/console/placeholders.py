@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 from callout.console.guards import require_session
 from callout.console.web import render
 
-COMING = {"/targets": "Targets", "/executions": "Executions", "/deliveries": "Deliveries"}
+COMING = {"/executions": "Executions", "/deliveries": "Deliveries"}
 
 
 def routes() -> list[BaseRoute]:
