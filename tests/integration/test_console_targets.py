@@ -236,13 +236,15 @@ class TestPublicKeys:
 
 class TestTestEvent:
     async def test_shows_status_and_latency(self, make_console: MakeConsole, receiver: RecordingReceiver) -> None:
-        """Send test event calls the receiver and shows status 200 and a latency."""
+        """Send test event calls the receiver and shows status 200, a latency and the response head."""
         console = await make_console()
+        receiver.respond(body="hello <b>from</b> receiver")
         target_id, _ = await console.add_target(endpoint=receiver.url)
         page = await console.post(f"/console/targets/{target_id}/test")
         assert (page.status_code, len(receiver.requests)) == (200, 1)
         assert "<dt>Status</dt><dd>200</dd>" in page.text
         assert "<dt>Latency</dt>" in page.text
+        assert "hello &lt;b&gt;from&lt;/b&gt; receiver" in page.text
 
 
 class TestRoles:
