@@ -103,11 +103,11 @@ class TestSignIn:
         expect(visit.page).to_have_url(f"{console_server.base_url}/console/sign-in")
 
     def test_placeholder_pages_say_they_are_coming(self, console_server: Server, open_page: OpenPage) -> None:
-        """The Targets link leads to a page that says it is coming."""
+        """The Executions link leads to a page that says it is coming."""
         _, token = _owner(console_server)
         visit = open_page()
         sign_in(visit, console_server, token)
-        visit.page.get_by_role("link", name="Targets", exact=True).click()
+        visit.page.get_by_role("link", name="Executions", exact=True).click()
         expect(visit.page.get_by_text("coming")).to_be_visible()
 
 

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from callout.console.api_calls import action, call_rpc
 from callout.console.guards import require_form, require_write
 from callout.console.target_forms import expiry_timestamp
-from callout.console.target_pages import render_target_page
+from callout.console.target_pages import refusal_status, render_target_page
 from callout.console.web import PREFIX, PageError, redirect
 from callout.errors import CalloutError
 
@@ -43,11 +43,8 @@ async def add_submit(request: Request) -> Response:
     try:
         await call_rpc(request, signed_in, action("AddPublicKey"), body)
     except CalloutError as error:
-        if error.kind.http_status >= 500 or error.kind.http_status == 404:
-            raise
-        return await render_target_page(
-            request, signed_in, target_id, status=error.kind.http_status, key_error=error.message
-        )
+        status = refusal_status(error)
+        return await render_target_page(request, signed_in, target_id, status=status, key_error=error.message)
     return redirect(f"{PREFIX}/targets/{target_id}#public-keys")
 
 

@@ -11,6 +11,7 @@ from callout.console import target_forms
 from callout.console.api_calls import action, call_rpc, delivery
 from callout.console.web import render
 from callout.domain.console import SignedIn
+from callout.errors import CalloutError
 
 RECENT_DELIVERIES = 20
 LISTED_KEYS = 100
@@ -39,7 +40,12 @@ async def detail_values(
         request, signed_in, action("ListExecutions"),
         {"filters": [{"targetFilter": {"targetId": target_id}}], "pagination": {"limit": LISTED_EXECUTIONS}},
     )  # fmt: skip
-    values: dict[str, Any] = {"target": target, "executions": executions.get("executions", []), **tables()}
+    values: dict[str, Any] = {
+        "target": target,
+        "executions": executions.get("executions", []),
+        "executions_total": int(executions.get("pagination", {}).get("totalResult", 0)),
+        **tables(),
+    }
     if with_extras:
         values["public_keys"] = await _public_keys(request, signed_in, target_id)
         values["deliveries"] = await _recent_deliveries(request, signed_in, target_id)
@@ -73,3 +79,15 @@ async def render_target_page(
     form = edit or target_forms.form_from_target(values["target"])
     shown = {"edit_error": None, "rotate_error": None, "key_error": None, "test_result": None, **messages}
     return render(request, "target.html", signed_in, status=status, values=form, **values, **shown)
+
+
+def refusal_status(error: CalloutError) -> int:
+    """The status a form refused by the API is shown again with; re-raises what is no form's fault.
+
+    A value the reader can fix (400, 409, ...) is shown by the form; a missing target is the 404 page
+    and a server failure the 500 page.
+    """
+    status = error.kind.http_status
+    if status >= 500 or status == 404:
+        raise error
+    return status

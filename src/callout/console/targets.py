@@ -6,6 +6,7 @@ exactly as the API is (docs/console.md, Targets). A new signing key is shown in 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from callout.console.target_forms import (
     form_from_post,
     target_body,
 )
-from callout.console.target_pages import detail_values, render_target_page, tables
+from callout.console.target_pages import detail_values, refusal_status, render_target_page, tables
 from callout.console.web import PREFIX, redirect, render
 from callout.domain.console import SignedIn
 from callout.errors import CalloutError
@@ -57,11 +58,14 @@ async def list_page(request: Request) -> Response:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
 class ListQuery:
     """The list's query string: ``q`` (name contains, any case), ``sort``, ``order`` and ``page``."""
 
-    def __init__(self, search: str, sort: str, ascending: bool, page: int) -> None:
-        self.search, self.sort, self.ascending, self.page = search, sort, ascending, page
+    search: str
+    sort: str
+    ascending: bool
+    page: int
 
     @classmethod
     def of(cls, request: Request) -> ListQuery:
@@ -114,7 +118,7 @@ async def create_submit(request: Request) -> Response:
     try:
         created = await call_rpc(request, signed_in, action("CreateTarget"), target_body(values))
     except CalloutError as error:
-        return render_form(request, signed_in, values, error.message, _form_status(error))
+        return render_form(request, signed_in, values, error.message, refusal_status(error))
     return render_key(request, signed_in, created["id"], values.name, created["signingKey"], rotated=False)
 
 
@@ -139,7 +143,7 @@ async def update_submit(request: Request) -> Response:
         await call_rpc(request, signed_in, action("UpdateTarget"), {"id": target_id, **target_body(values)})
     except CalloutError as error:
         return await render_target_page(
-            request, signed_in, target_id, edit=values, edit_error=error.message, status=_form_status(error)
+            request, signed_in, target_id, edit=values, edit_error=error.message, status=refusal_status(error)
         )
     return redirect(f"{PREFIX}/targets/{target_id}")
 
@@ -155,11 +159,8 @@ async def rotate_submit(request: Request) -> Response:
         body = {"id": target_id, "expirationSigningKey": grace.removesuffix("s") + "s"}
         answer = await call_rpc(request, signed_in, action("UpdateTarget"), body)
     except CalloutError as error:
-        if error.kind.http_status >= 500 or error.kind.http_status == 404:
-            raise
-        return await render_target_page(
-            request, signed_in, target_id, rotate_error=error.message, status=_form_status(error)
-        )
+        status = refusal_status(error)
+        return await render_target_page(request, signed_in, target_id, rotate_error=error.message, status=status)
     return render_key(request, signed_in, target_id, target["target"]["name"], answer["signingKey"], rotated=True)
 
 
@@ -186,11 +187,3 @@ async def delete_submit(request: Request) -> Response:
     require_write(signed_in)
     await call_rpc(request, signed_in, action("DeleteTarget"), {"id": request.path_params["target_id"]})
     return redirect(f"{PREFIX}/targets")
-
-
-def _form_status(error: CalloutError) -> int:
-    # A refused value is the reader's to fix (400/409...); a server failure stays a failure.
-    status = error.kind.http_status
-    if status >= 500:
-        raise error
-    return status
