@@ -93,6 +93,24 @@ class TestCreate:
         expect(page.get_by_role("alert")).to_contain_text("timeout")
         expect(page.get_by_label("Name", exact=True)).to_have_value("too-fast")
 
+    def test_keyboard_alone_creates_a_target_on_a_phone(self, console_server: Server, open_page: OpenPage) -> None:
+        """At 390 px the form fits without sideways scrolling, and Tab and Enter alone create a target."""
+        instance_id = _instance_of(console_server)
+        visit = open_page(PHONE)
+        sign_in(visit, console_server, _off_loop(console_server.create_token, instance_id, "IAM_OWNER")[0])
+        page = visit.page
+        page.goto(f"{console_server.base_url}/console/targets/new")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
+        page.get_by_label("Name", exact=True).focus()
+        page.keyboard.type("typed")
+        page.keyboard.press("Tab")
+        page.keyboard.type("https://example.com/typed")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Control+A")
+        page.keyboard.type("3")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Target created")).to_be_visible()
+
 
 class TestEditAndRotate:
     def test_edit_then_rotate_shows_a_new_key_once(self, console_server: Server, open_page: OpenPage) -> None:
