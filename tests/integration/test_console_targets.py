@@ -246,6 +246,33 @@ class TestTestEvent:
         assert "<dt>Latency</dt>" in page.text
         assert "hello &lt;b&gt;from&lt;/b&gt; receiver" in page.text
 
+    async def test_unreachable_target_shows_the_error(self, make_console: MakeConsole) -> None:
+        """A target whose port refuses connections shows "no answer" and the connection error, not a 500."""
+        console = await make_console()
+        target_id, _ = await console.add_target(endpoint="http://127.0.0.1:9/")
+        page = await console.post(f"/console/targets/{target_id}/test")
+        assert (page.status_code, "<dd>no answer</dd>" in page.text, "<dt>Error</dt>" in page.text) == (200, True, True)
+
+
+class TestMissing:
+    async def test_unknown_target_is_a_404_page(self, make_console: MakeConsole) -> None:
+        """A target id that does not exist is the 404 page on its page, its delete page and its forms."""
+        console = await make_console()
+        answers = [
+            await console.client.get("/console/targets/404404"),
+            await console.client.get("/console/targets/404404/delete"),
+            await console.post("/console/targets/404404", name="x", endpoint="https://example.com", timeout="1"),
+            await console.post("/console/targets/404404/rotate", grace="1"),
+            await console.post("/console/targets/404404/test"),
+        ]
+        assert [answer.status_code for answer in answers] == [404] * 5
+
+    async def test_unknown_key_action_is_a_404_page(self, make_console: MakeConsole) -> None:
+        """A key action other than activate, deactivate and remove is the 404 page."""
+        console = await make_console()
+        target_id, _ = await console.add_target()
+        assert (await console.post(f"/console/targets/{target_id}/keys/k1/explode")).status_code == 404
+
 
 class TestRoles:
     async def test_viewer_sees_no_write_controls(self, make_console: MakeConsole) -> None:
