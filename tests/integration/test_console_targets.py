@@ -294,6 +294,7 @@ class TestRoles:
         viewer = await make_console(Role.IAM_OWNER_VIEWER, owner.principal.instance_id)
         base = f"/console/targets/{target_id}"
         paths = ["/console/targets", base, f"{base}/rotate", f"{base}/test", f"{base}/delete", f"{base}/keys"]
+        paths += [f"{base}/keys/k1/{verb}" for verb in ("activate", "deactivate", "remove")]
         statuses = [
             (await viewer.post(path, name="x", endpoint="https://example.com", timeout="1")).status_code
             for path in paths
