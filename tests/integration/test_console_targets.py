@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -12,11 +13,15 @@ import pytest
 from callout.delivery.http import AiohttpSender
 from callout.delivery.resolvers import StaticResolver
 from callout.domain.auth import Role
+from callout.domain.deliveries import DeliveryQuery
 from callout.domain.egress import EgressPolicy
 from callout.domain.executions import Condition, ConditionType
+from callout.domain.queries import Pagination
+from callout.services import deliveries as delivery_service
 from callout.services import executions as execution_service
 from callout.services import targets as target_service
 from callout.services.context import ServiceContext
+from callout.services.push import PushedEvent, push_events
 from callout.testing import RecordingReceiver
 from tests.integration.console_support import console_client
 from tests.integration.console_targets_support import (
@@ -232,6 +237,24 @@ class TestPublicKeys:
         target_id, _ = await console.add_target()
         page = await console.post(f"/console/targets/{target_id}/keys", public_key="hello", expiration="")
         assert (page.status_code, 'id="key-error"' in page.text) == (400, True)
+
+
+class TestRecentDeliveries:
+    async def test_target_page_links_its_latest_deliveries(self, make_console: MakeConsole) -> None:
+        """With 25 deliveries to the target, its page links the newest 20 to their Deliveries pages."""
+        console = await make_console()
+        target_id, _ = await console.add_target()
+        await execution_service.register_catalog(console.context, console.principal, [], [], ["order.paid"])
+        condition = Condition(ConditionType.EVENT, event="order.paid")
+        await execution_service.set_execution(console.context, console.principal, condition, [target_id])
+        events = [PushedEvent("order", f"o-{index}", "order.paid", {"n": index}) for index in range(25)]
+        await push_events(console.context, console.principal, events)
+        page = (await console.client.get(f"/console/targets/{target_id}")).text
+        newest = await delivery_service.list_deliveries(
+            console.context, console.principal, DeliveryQuery(pagination=Pagination(limit=20), target_id=target_id)
+        )
+        linked = re.findall(r'href="/console/deliveries/([^"]+)"', page)
+        assert (len(linked), linked) == (20, [delivery.id for delivery in newest.items])
 
 
 class TestTestEvent:
