@@ -102,13 +102,14 @@ class TestSignIn:
         visit.page.goto(f"{console_server.base_url}/console/")
         expect(visit.page).to_have_url(f"{console_server.base_url}/console/sign-in")
 
-    def test_placeholder_pages_say_they_are_coming(self, console_server: Server, open_page: OpenPage) -> None:
-        """The Targets link leads to a page that says it is coming."""
+    def test_navigation_links_open_their_pages(self, console_server: Server, open_page: OpenPage) -> None:
+        """Each navigation link opens the page of the same name."""
         _, token = _owner(console_server)
         visit = open_page()
         sign_in(visit, console_server, token)
-        visit.page.get_by_role("link", name="Targets", exact=True).click()
-        expect(visit.page.get_by_text("coming")).to_be_visible()
+        for name in ("Targets", "Executions", "Deliveries", "Overview"):
+            visit.page.get_by_role("link", name=name, exact=True).click()
+            expect(visit.page.get_by_role("heading", level=1)).to_have_text(name)
 
 
 class TestRoles:

@@ -395,6 +395,19 @@ class TestTestTarget:
         result = await api.call("TestTarget", {"targetId": target_id})
         assert (result.status, result.body["status"], bool(result.body.get("error"))) == (200, 500, True)
 
+    async def test_response_head_is_reported(self, make_caller: MakeApi, make_receiver: MakeReceiver) -> None:
+        """The answer carries the target's status line, headers and the start of its body."""
+        api = await make_caller()
+        receiver = make_receiver()
+        receiver.respond(status=202, body="accepted-by-receiver", headers={"X-Probe": "seen"})
+        target_id, _ = await api.add_target(receiver)
+        head = (await api.call("TestTarget", {"targetId": target_id})).body["responseHead"]
+        assert (head.startswith("HTTP 202\n"), "x-probe: seen" in head.lower(), "accepted-by-receiver" in head) == (
+            True,
+            True,
+            True,
+        )
+
     async def test_unknown_target_is_not_found(self, make_caller: MakeApi) -> None:
         """An id that is no target is NotFound."""
         api = await make_caller()

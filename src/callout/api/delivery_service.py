@@ -125,6 +125,8 @@ async def _test_target(call: RpcCall) -> dict[str, Any]:
         body["status"] = result.status
     if result.error:
         body["error"] = result.error
+    if result.response_head:
+        body["responseHead"] = result.response_head
     return body
 
 

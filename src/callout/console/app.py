@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callout.console import deliveries, executions, overview, placeholders, session_pages
+from callout.console import deliveries, executions, overview, session_pages, targets
 from callout.console.web import (
     COOKIE_NAME,
     PREFIX,
@@ -36,9 +36,9 @@ log = structlog.get_logger("callout.console")
 PAGE_MODULES: tuple[Callable[[], list[BaseRoute]], ...] = (
     session_pages.routes,
     overview.routes,
+    targets.routes,
     executions.routes,
     deliveries.routes,
-    placeholders.routes,
 )
 
 FAILURE_MESSAGE = "The console failed to show this page. Try again in a moment."

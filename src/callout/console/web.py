@@ -30,7 +30,7 @@ class NavLink:
     path: str
 
 
-# The navigation, in order; a page that replaces a placeholder keeps its entry (docs/console.md).
+# The navigation, in order (docs/console.md).
 NAV = (
     NavLink("Overview", f"{PREFIX}/"),
     NavLink("Targets", f"{PREFIX}/targets"),

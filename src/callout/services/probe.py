@@ -13,6 +13,7 @@ from callout.errors import CalloutError, NotFound
 from callout.services.context import ServiceContext
 from callout.services.routing import load_routed_target
 from callout.services.webkeys import active_web_key, ensure_web_key
+from callout.services.worker import response_head
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ProbeResult:
     status: int | None
     latency: timedelta
     error: str | None = None
+    response_head: str | None = None
 
 
 def sample_body(principal: Principal, target_id: str) -> bytes:
@@ -55,4 +57,5 @@ async def test_target(context: ServiceContext, principal: Principal, target_id: 
         message = error.message if isinstance(error, CalloutError) else f"{error.reason}: {error}"
         return ProbeResult(None, timedelta(seconds=time.perf_counter() - started), message[:500])
     latency = timedelta(seconds=time.perf_counter() - started)
-    return ProbeResult(response.status, latency, None if response.ok else f"HTTP {response.status}")
+    failure = None if response.ok else f"HTTP {response.status}"
+    return ProbeResult(response.status, latency, failure, response_head(response))

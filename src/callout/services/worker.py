@@ -258,9 +258,8 @@ class DeliveryWorker:
     ) -> AttemptResult:
         latency = timedelta(seconds=time.perf_counter() - clock)
         self.stats.observe(latency.total_seconds())
-        attempt = Attempt(
-            delivery.id, 0, started, latency, None if response is None else response.status, error, _head(response)
-        )
+        status = None if response is None else response.status
+        attempt = Attempt(delivery.id, 0, started, latency, status, error, response_head(response))
         return AttemptResult(delivery, attempt, verdict, retry_after)
 
     async def _target(self, delivery: Delivery, router: Router) -> tuple[RoutedTarget | None, WebKey | None]:
@@ -315,7 +314,8 @@ def _span_attributes(delivery: Delivery) -> dict[str, str | int]:
     return attributes
 
 
-def _head(response: OutboundResponse | None) -> str | None:
+def response_head(response: OutboundResponse | None) -> str | None:
+    """The status line, headers and first bytes of a target's answer, as the attempt log keeps them."""
     if response is None:
         return None
     headers = "".join(f"{name}: {value}\n" for name, value in list(response.headers.items())[:30])
