@@ -63,7 +63,11 @@ async def create_targets(url: str, token: str, count: int, parallel: int = 16) -
 
 
 def delivery_rows(instance_id: str, target_ids: list[str], count: int) -> list[tuple[Any, ...]]:
-    """Rows for the deliveries table: a JSON payload, a state, times within the last day."""
+    """Rows for the deliveries table: a JSON payload, a state, times within the last day.
+
+    Pending ones are due a day after creation (a retry far off), so that the server's worker stays idle
+    and the figures measure the pages, not delivery attempts to a target that cannot be reached.
+    """
     now = time.time_ns() // 1000
     rows = []
     for number in range(count):
@@ -80,7 +84,7 @@ def delivery_rows(instance_id: str, target_ids: list[str], count: int) -> list[t
                 payload,
                 state,
                 1 if finished else 0,
-                created,
+                created if finished else created + DAY_US,
                 created,
                 created,
                 created,
