@@ -33,7 +33,7 @@ import structlog
 
 from callout.api.dispatch_service import encode_event
 from callout.delivery.dispatch_errors import DispatchError
-from callout.delivery.routing_watch import RoutingSnapshot, RoutingStats, RoutingWatch
+from callout.delivery.routing_watch import RoutingSnapshot, RoutingStats, RoutingWatches
 from callout.domain.auth import Permission, Principal
 from callout.errors import CalloutError
 from callout.services import dispatch, interception
@@ -74,11 +74,9 @@ class EmbeddedDispatch:
         self._settings = settings or _settings(database_url, master_key)
         self._context: ServiceContext | None = None
         self._opening = asyncio.Lock()
-        self._keep_routing = keep_routing
-        self._routing_wait_seconds = routing_wait_seconds
-        self._watches: dict[str, RoutingWatch] = {}
         self._principal: tuple[Principal, float] | None = None
         self.stats = RoutingStats()
+        self._routing = RoutingWatches(self._poll_routing, self.stats, routing_wait_seconds, keep=keep_routing)
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -99,30 +97,19 @@ class EmbeddedDispatch:
 
     async def close(self) -> None:
         """Stop the routing polls, let started target calls finish, and close the database."""
-        watches, self._watches = list(self._watches.values()), {}
-        for watch in watches:
-            await watch.stop()
+        await self._routing.stop()
         context, self._context = self._context, None
         if context is not None:
             await context.close()
 
     def routing(self, service: str) -> RoutingSnapshot | None:
         """The newest snapshot of ``service``'s executions; None until the first one is read (or when not kept)."""
-        if not self._keep_routing:
-            return None
-        watch = self._watches.get(service)
-        if watch is None:
-            watch = self._watches[service] = RoutingWatch(
-                self._poll_routing, service, self.stats, self._routing_wait_seconds
-            )
-        watch.ensure_running()
-        return watch.snapshot
+        return self._routing.snapshot(service)
 
     async def refresh_routing(self) -> None:
         """Read every kept snapshot now: a change this process just made applies to its next request."""
         self._principal = None
-        for watch in list(self._watches.values()):
-            await watch.refresh()
+        await self._routing.refresh()
 
     async def get_routing(
         self, services: Iterable[str], version: int | None = None, wait_seconds: float = 0.0

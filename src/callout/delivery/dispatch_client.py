@@ -27,7 +27,7 @@ import aiohttp
 
 from callout import __version__
 from callout.delivery.dispatch_errors import NOTHING_STORED, DispatchError, Repeat
-from callout.delivery.routing_watch import RoutingSnapshot, RoutingStats, RoutingWatch
+from callout.delivery.routing_watch import RoutingSnapshot, RoutingStats, RoutingWatches
 from callout.tracing import add_headers
 
 __all__ = ["NOTHING_STORED", "DispatchClient", "DispatchError", "Repeat", "RoutingSnapshot", "RoutingStats"]
@@ -74,10 +74,8 @@ class DispatchClient:
         self._retries = retries
         self._backoff_seconds = backoff_seconds
         self._session: aiohttp.ClientSession | None = None
-        self._keep_routing = keep_routing
-        self._routing_wait_seconds = routing_wait_seconds
-        self._watches: dict[str, RoutingWatch] = {}
         self.stats = RoutingStats()
+        self._routing = RoutingWatches(self._poll_routing, self.stats, routing_wait_seconds, keep=keep_routing)
 
     async def __aenter__(self) -> Self:
         return self
@@ -89,9 +87,7 @@ class DispatchClient:
 
     async def close(self) -> None:
         """Stop the routing polls and close the shared session; a later call opens a new one."""
-        watches, self._watches = list(self._watches.values()), {}
-        for watch in watches:
-            await watch.stop()
+        await self._routing.stop()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -101,20 +97,11 @@ class DispatchClient:
 
         The first call starts a background long poll in the running event loop.
         """
-        if not self._keep_routing:
-            return None
-        watch = self._watches.get(service)
-        if watch is None:
-            watch = self._watches[service] = RoutingWatch(
-                self._poll_routing, service, self.stats, self._routing_wait_seconds
-            )
-        watch.ensure_running()
-        return watch.snapshot
+        return self._routing.snapshot(service)
 
     async def refresh_routing(self) -> None:
         """Fetch every kept snapshot now: a change this process just made applies to its next request."""
-        for watch in list(self._watches.values()):
-            await watch.refresh()
+        await self._routing.refresh()
 
     async def get_routing(
         self, services: Iterable[str], version: int | None = None, wait_seconds: float = 0.0

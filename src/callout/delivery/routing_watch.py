@@ -177,3 +177,39 @@ class RoutingWatch:
             log.warning("callout.routing_unreachable", service=self.service, error=message)
         self.reachable = False
         self._stats.add("poll_failures")
+
+
+class RoutingWatches:
+    """A Dispatch client's snapshots, one watch per service, all polling through ``fetch``.
+
+    Both clients keep their routing with it: ``DispatchClient`` fetches over GetRouting,
+    ``EmbeddedDispatch`` reads the database. With ``keep=False`` nothing is kept (every request calls).
+    """
+
+    def __init__(self, fetch: Fetch, stats: RoutingStats, wait_seconds: float, *, keep: bool = True) -> None:
+        self._fetch = fetch
+        self._stats = stats
+        self._wait_seconds = wait_seconds
+        self._keep = keep
+        self._watches: dict[str, RoutingWatch] = {}
+
+    def snapshot(self, service: str) -> RoutingSnapshot | None:
+        """The newest snapshot of ``service``; None until the first arrived. The first call starts the poll."""
+        if not self._keep:
+            return None
+        watch = self._watches.get(service)
+        if watch is None:
+            watch = self._watches[service] = RoutingWatch(self._fetch, service, self._stats, self._wait_seconds)
+        watch.ensure_running()
+        return watch.snapshot
+
+    async def refresh(self) -> None:
+        """Fetch every kept snapshot now."""
+        for watch in list(self._watches.values()):
+            await watch.refresh()
+
+    async def stop(self) -> None:
+        """Stop every poll (a later ``snapshot`` starts them again)."""
+        watches, self._watches = list(self._watches.values()), {}
+        for watch in watches:
+            await watch.stop()

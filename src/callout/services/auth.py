@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callout.domain.auth import Permission, Principal
-from callout.domain.instances import hash_token, is_feature_enabled
+from callout.domain.instances import TokenRecord, hash_token, is_feature_enabled
 from callout.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 from callout.services.context import ServiceContext
 from callout.storage import instances as instance_store
@@ -17,6 +17,11 @@ async def authenticate(context: ServiceContext, authorization: str | None) -> Pr
     if found is None:
         raise Unauthenticated("Errors.Token.Invalid", "the token is unknown or revoked")
     record, features, routing_version = found
+    return principal_of(record, features, routing_version)
+
+
+def principal_of(record: TokenRecord, features: dict[str, bool], routing_version: int) -> Principal:
+    """Who a live token names, with its instance's Actions feature and routing version."""
     return Principal(
         user_id=record.user_id,
         instance_id=record.instance_id,

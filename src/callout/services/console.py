@@ -16,9 +16,8 @@ from callout.domain.console import (
     hash_session_id,
     new_session_id,
 )
-from callout.domain.instances import TokenRecord, is_feature_enabled
 from callout.errors import PermissionDenied
-from callout.services.auth import authenticate
+from callout.services.auth import authenticate, principal_of
 from callout.services.context import ServiceContext
 from callout.storage import console_sessions as store
 from callout.storage.database import Connection
@@ -60,20 +59,8 @@ async def find_signed_in(context: ServiceContext, limits: SessionLimits, session
         return None
     if limits.touch_due(session.last_seen_at, now):
         await context.database.write(lambda conn: store.touch_session(conn, id_hash, now))
-    return SignedIn(session, _principal(token, features, routing_version), csrf_token_for(session_id))
-
-
-def _principal(token: TokenRecord, features: dict[str, bool], routing_version: int) -> Principal:
     # The routing version keeps the API calls the console makes (console/api_calls.py) on the current router.
-    return Principal(
-        user_id=token.user_id,
-        instance_id=token.instance_id,
-        org_id=token.org_id,
-        role=token.role,
-        token_id=token.id,
-        actions_enabled=is_feature_enabled(features, "actions"),
-        routing_version=routing_version,
-    )
+    return SignedIn(session, principal_of(token, features, routing_version), csrf_token_for(session_id))
 
 
 async def sign_out(context: ServiceContext, session_id: str) -> None:
