@@ -47,6 +47,16 @@ class TestList:
         page = await shop.client.get(f"/console/deliveries?target={paid}")
         assert (page.text.count("<tr data-id="), "paid-hook" in page.text) == (1, True)
 
+    async def test_target_filter_by_name(self, make_shop: MakeShop) -> None:
+        """?target= also takes a target's name, in any case, and the filter box then shows the name."""
+        shop = await make_shop()
+        await shop.bind(PAID, name="paid-hook")
+        await shop.bind(SHIPPED)
+        await shop.push(PAID)
+        await shop.push(SHIPPED, count=2)
+        page = await shop.client.get("/console/deliveries?target=PAID-HOOK")
+        assert (page.text.count("<tr data-id="), 'value="paid-hook"' in page.text) == (1, True)
+
     async def test_execution_filter(self, make_shop: MakeShop) -> None:
         """?execution= keeps only the deliveries of that execution."""
         shop = await make_shop()

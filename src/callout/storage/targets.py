@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
 from callout.domain.queries import Page, TargetQuery, TargetSortField, TextFilter, TextFilterMethod
-from callout.domain.targets import PayloadType, Target, TargetType
+from callout.domain.targets import PayloadType, Target, TargetLabel, TargetType
 from callout.errors import AlreadyExists
 from callout.storage.schema import signing_keys, targets
 
@@ -221,3 +221,33 @@ async def signing_secrets_of(
         expiry = None if row.expires_at is None else from_micros(row.expires_at)
         found.setdefault(row.target_id, []).append((row.secret, expiry))
     return found
+
+
+# Bound parameters per IN list: well under SQLite's and PostgreSQL's limits on one statement.
+_ID_CHUNK = 500
+
+
+async def target_labels(conn: AsyncConnection, instance_id: str, target_ids: list[str]) -> dict[str, TargetLabel]:
+    """The name and interrupt flag of each of the instance's live targets among ``target_ids``."""
+    wanted = sorted(set(target_ids))
+    found: dict[str, TargetLabel] = {}
+    for start in range(0, len(wanted), _ID_CHUNK):
+        query = sa.select(targets.c.id, targets.c.name, targets.c.target_type, targets.c.interrupt_on_error).where(
+            targets.c.instance_id == instance_id,
+            targets.c.deleted_at.is_(None),
+            targets.c.id.in_(wanted[start : start + _ID_CHUNK]),
+        )
+        for row in await conn.execute(query):
+            interrupting = bool(row.interrupt_on_error) and row.target_type != TargetType.ASYNC
+            found[row.id] = TargetLabel(row.id, row.name, interrupting)
+    return found
+
+
+async def live_target_id_named(conn: AsyncConnection, instance_id: str, name: str) -> str | None:
+    """The id of the instance's live target with this name, ignoring case, or None."""
+    query = sa.select(targets.c.id).where(
+        targets.c.instance_id == instance_id,
+        targets.c.name_lower == name.lower(),
+        targets.c.deleted_at.is_(None),
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
