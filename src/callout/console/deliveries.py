@@ -90,12 +90,13 @@ async def list_page(request: Request) -> Response:
     listed_at = format_timestamp(console_state(request).context.clock.now())
     error, status, answer = None, 200, {}
     try:
-        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), query_filters.rpc_body())
+        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), query_filters.rpc_body(), counted=False)
     except CalloutError as failure:
         error, status = failure.message, failure.kind.http_status
     found = answer.get("deliveries", [])
     names = await target_names(request, signed_in, _target_ids(found))
-    total = int(answer.get("pagination", {}).get("totalResult", 0))
+    # Uncounted: the total exceeds the page's end exactly when older deliveries follow.
+    shown_up_to = filters.page * PAGE_SIZE
     return render(
         request,
         "deliveries.html",
@@ -106,8 +107,8 @@ async def list_page(request: Request) -> Response:
         target_text=target_text,
         rows=[row_view(found_one, names) for found_one in found],
         error=error,
-        total=total,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        first=(filters.page - 1) * PAGE_SIZE + 1,
+        older=int(answer.get("pagination", {}).get("totalResult", 0)) > shown_up_to,
         live=filters.page == 1 and not filters.until,
         after=cursor_of(found[0]) if found else f"{listed_at} ",
         requeued=_requeued(request),
@@ -131,7 +132,7 @@ async def new_rows(request: Request) -> Response:
     body = {**query_filters.rpc_filters(), "createdAfter": rfc3339(moment)}
     body["pagination"] = {"limit": LIVE_BATCH, "asc": True}
     try:
-        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), body)
+        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), body, counted=False)
     except CalloutError as failure:
         return JSONResponse({"error": failure.message}, status_code=failure.kind.http_status)
     newer = [found for found in answer.get("deliveries", []) if is_newer(found, moment, last_id)]
