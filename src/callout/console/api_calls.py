@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from callout.api.action_service import action_rpcs
+from callout.api.action_service import action_rpcs, uncounted_list_targets_rpc
 from callout.api.delivery_service import delivery_rpcs, uncounted_list_rpc
 from callout.api.rpc import RpcRegistry, invoke
 from callout.console.web import console_state
@@ -21,8 +21,8 @@ from callout.domain.console import SignedIn
 ACTION_V2 = "zitadel.action.v2.ActionService"
 DELIVERY_V1 = "callout.v1.DeliveryService"
 _REGISTRY = RpcRegistry(action_rpcs() + delivery_rpcs())
-# The console's delivery log pages with Newer/Older and shows no total, so it skips the count.
-_UNCOUNTED = RpcRegistry([uncounted_list_rpc()])
+# The console's lists of deliveries and targets page with Newer/Older and show no total: no count.
+_UNCOUNTED = RpcRegistry([uncounted_list_rpc(), uncounted_list_targets_rpc()])
 
 
 async def call_rpc(

@@ -116,17 +116,26 @@ async def find_target(
     return None if row is None else _from_row(row)
 
 
-async def list_targets(conn: AsyncConnection, instance_id: str, query: TargetQuery) -> Page[Target]:
-    """Return one page of the instance's live targets matching every filter."""
+async def list_targets(
+    conn: AsyncConnection, instance_id: str, query: TargetQuery, *, with_total: bool = True
+) -> Page[Target]:
+    """Return one page of the instance's live targets matching every filter.
+
+    Without ``with_total`` the matches are not counted: the page's total is then the offset plus the
+    rows found up to one past the page, so it exceeds the page's end exactly when more follow.
+    """
     limit = query.pagination.applied_limit
     conditions = [targets.c.instance_id == instance_id, targets.c.deleted_at.is_(None)]
     conditions += [_text_condition(targets.c.name, f) for f in query.name_filters]
     conditions += [targets.c.id.in_(ids) for ids in query.id_filters]
-    total = (await conn.execute(sa.select(sa.func.count()).where(*conditions))).scalar_one()
     column = _SORT_COLUMNS[query.sort]
     order = [column.asc(), targets.c.id.asc()] if query.pagination.asc else [column.desc(), targets.c.id.desc()]
-    select = sa.select(targets).where(*conditions).order_by(*order)
-    rows = await conn.execute(select.offset(query.pagination.applied_offset).limit(limit))
+    select = sa.select(targets).where(*conditions).order_by(*order).offset(query.pagination.applied_offset)
+    if not with_total:
+        rows = list(await conn.execute(select.limit(limit + 1)))
+        return Page(tuple(_from_row(row) for row in rows[:limit]), query.pagination.applied_offset + len(rows), limit)
+    total = (await conn.execute(sa.select(sa.func.count()).where(*conditions))).scalar_one()
+    rows = list(await conn.execute(select.limit(limit)))
     return Page(tuple(_from_row(row) for row in rows), total, limit)
 
 
