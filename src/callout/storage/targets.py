@@ -240,15 +240,17 @@ async def target_labels(conn: AsyncConnection, instance_id: str, target_ids: lis
     """The name and interrupt flag of each of the instance's live targets among ``target_ids``."""
     wanted = sorted(set(target_ids))
     found: dict[str, TargetLabel] = {}
+    columns = (targets.c.id, targets.c.instance_id, targets.c.name, targets.c.target_type)
     for start in range(0, len(wanted), _ID_CHUNK):
-        query = sa.select(targets.c.id, targets.c.name, targets.c.target_type, targets.c.interrupt_on_error).where(
-            targets.c.instance_id == instance_id,
-            targets.c.deleted_at.is_(None),
-            targets.c.id.in_(wanted[start : start + _ID_CHUNK]),
+        # Looked up by primary key alone: with instance_id in the WHERE clause SQLite walks the
+        # instance's whole created-at index instead. The instance and deletion are checked below.
+        query = sa.select(*columns, targets.c.interrupt_on_error, targets.c.deleted_at).where(
+            targets.c.id.in_(wanted[start : start + _ID_CHUNK])
         )
         for row in await conn.execute(query):
-            interrupting = bool(row.interrupt_on_error) and row.target_type != TargetType.ASYNC
-            found[row.id] = TargetLabel(row.id, row.name, interrupting)
+            if row.instance_id == instance_id and row.deleted_at is None:
+                interrupting = bool(row.interrupt_on_error) and row.target_type != TargetType.ASYNC
+                found[row.id] = TargetLabel(row.id, row.name, interrupting)
     return found
 
 
