@@ -47,6 +47,16 @@ class TestList:
         page = await shop.client.get(f"/console/deliveries?target={paid}")
         assert (page.text.count("<tr data-id="), "paid-hook" in page.text) == (1, True)
 
+    async def test_target_filter_by_name(self, make_shop: MakeShop) -> None:
+        """?target= also takes a target's name, in any case, and the filter box then shows the name."""
+        shop = await make_shop()
+        await shop.bind(PAID, name="paid-hook")
+        await shop.bind(SHIPPED)
+        await shop.push(PAID)
+        await shop.push(SHIPPED, count=2)
+        page = await shop.client.get("/console/deliveries?target=PAID-HOOK")
+        assert (page.text.count("<tr data-id="), 'value="paid-hook"' in page.text) == (1, True)
+
     async def test_execution_filter(self, make_shop: MakeShop) -> None:
         """?execution= keeps only the deliveries of that execution."""
         shop = await make_shop()
@@ -75,6 +85,29 @@ class TestList:
         await shop.push(count=51)
         first, second = await shop.page_ids("/console/deliveries"), await shop.page_ids("/console/deliveries?page=2")
         assert (len(first), second) == (50, [(await shop.deliveries())[-1]])
+
+    async def test_older_link_only_while_older_deliveries_follow(self, make_shop: MakeShop) -> None:
+        """With 51 deliveries page 1 links to older ones and page 2, the last, does not."""
+        shop = await make_shop()
+        await shop.bind()
+        await shop.push(count=51)
+        first, second = (
+            await shop.client.get("/console/deliveries"),
+            await shop.client.get("/console/deliveries?page=2"),
+        )
+        assert ('rel="next"' in first.text, 'rel="next"' in second.text, 'rel="prev"' in second.text) == (
+            True,
+            False,
+            True,
+        )
+
+    async def test_full_last_page_has_no_older_link(self, make_shop: MakeShop) -> None:
+        """Exactly 50 deliveries fill one page that says which rows it shows and offers no older page."""
+        shop = await make_shop()
+        await shop.bind()
+        await shop.push(count=50)
+        page = await shop.client.get("/console/deliveries")
+        assert ('rel="next"' in page.text, "Deliveries 1 to 50." in page.text) == (False, True)
 
     async def test_viewer_sees_no_bulk_redelivery(self, make_shop: MakeShop) -> None:
         """A viewer's list has the filters but not the Redeliver failed form."""

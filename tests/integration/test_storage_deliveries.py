@@ -1,10 +1,11 @@
-"""Delivery queue statements on SQLite and PostgreSQL: recording a batch of attempt outcomes."""
+"""Delivery queue statements on SQLite and PostgreSQL: recording attempt outcomes, listing without a count."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from callout.domain.deliveries import Attempt, Delivery, DeliveryState, NewDelivery
+from callout.domain.deliveries import Attempt, Delivery, DeliveryQuery, DeliveryState, NewDelivery
+from callout.domain.queries import Page, Pagination
 from callout.services.context import ServiceContext
 from callout.storage import deliveries as store
 
@@ -78,3 +79,37 @@ class TestRecordOutcomes:
             stored = await store.find_delivery(conn, "instance-1", delivery.id)
             logged = await store.list_attempts(conn, delivery.id)
         assert (stored and stored.state, len(logged)) == (DeliveryState.SUCCEEDED, 2)
+
+
+async def _enqueued(context: ServiceContext, count: int) -> None:
+    new = [NewDelivery(f"d-{n}", "instance-1", "target-1", "event/x", b"{}") for n in range(count)]
+    async with context.database.transaction() as conn:
+        await store.enqueue(conn, new, NOW)
+
+
+async def _uncounted_page(context: ServiceContext, offset: int, limit: int) -> Page[Delivery]:
+    query = DeliveryQuery(pagination=Pagination(offset=offset, limit=limit))
+    async with context.database.read() as conn:
+        return await store.list_deliveries(conn, "instance-1", query, with_total=False)
+
+
+class TestUncountedListing:
+    async def test_total_passes_the_page_end_when_more_follow(self, context: ServiceContext) -> None:
+        """Without the count, a page with more behind it has a total one past its end, and the page's rows only."""
+        await _enqueued(context, 5)
+        page = await _uncounted_page(context, 1, 2)
+        assert (len(page.items), page.total) == (2, 4)
+
+    async def test_total_is_the_page_end_on_the_last_page(self, context: ServiceContext) -> None:
+        """Without the count, the last page's total is its offset plus its rows."""
+        await _enqueued(context, 5)
+        page = await _uncounted_page(context, 3, 2)
+        assert (len(page.items), page.total) == (2, 5)
+
+    async def test_same_rows_as_the_counted_listing(self, context: ServiceContext) -> None:
+        """Skipping the count changes neither the rows nor their order."""
+        await _enqueued(context, 4)
+        query = DeliveryQuery(pagination=Pagination(offset=1, limit=2))
+        async with context.database.read() as conn:
+            counted = await store.list_deliveries(conn, "instance-1", query)
+        assert (await _uncounted_page(context, 1, 2)).items == counted.items

@@ -120,3 +120,27 @@ class TestEventLog:
             ("target.changed", 2),
             ("target.removed", 3),
         ]
+
+
+class TestUncountedTargetListing:
+    async def test_total_passes_the_page_end_when_more_follow(
+        self, context: ServiceContext, make_principal: MakePrincipal
+    ) -> None:
+        """Without the count, a page with more behind it has a total one past its end, and the page's rows only."""
+        principal, _ = await make_principal(Role.IAM_OWNER)
+        for index in range(5):
+            await service.create_target(context, principal, _spec(f"t{index}"))
+        query = TargetQuery(Pagination(offset=1, limit=2, asc=True))
+        page = await service.list_targets(context, principal, query, with_total=False)
+        assert ([t.name for t in page.items], page.total) == (["t1", "t2"], 4)
+
+    async def test_total_is_the_page_end_on_the_last_page(
+        self, context: ServiceContext, make_principal: MakePrincipal
+    ) -> None:
+        """Without the count, the last page's total is its offset plus its rows."""
+        principal, _ = await make_principal(Role.IAM_OWNER)
+        for index in range(3):
+            await service.create_target(context, principal, _spec(f"t{index}"))
+        query = TargetQuery(Pagination(offset=2, limit=2, asc=True))
+        page = await service.list_targets(context, principal, query, with_total=False)
+        assert ([t.name for t in page.items], page.total) == (["t2"], 3)

@@ -58,12 +58,20 @@ def _get(version: ApiVersion) -> Handler:
     return get_target
 
 
-def _list(version: ApiVersion) -> Handler:
+def _list(version: ApiVersion, *, with_total: bool = True) -> Handler:
     async def list_targets(call: RpcCall) -> dict[str, Any]:
-        page = await service.list_targets(call.context, call.principal, messages.decode_list(call.request))
+        query = messages.decode_list(call.request)
+        page = await service.list_targets(call.context, call.principal, query, with_total=with_total)
         return messages.encode_list(page, version)
 
     return list_targets
+
+
+def uncounted_list_targets_rpc() -> Rpc:
+    """ListTargets (v2) for the console's list: the same method, permission and executions, but its
+    ``totalResult`` only tells whether more follow the page, so a page costs no count of every match.
+    Never served over the API."""
+    return _with_shapes(Rpc(V2_SERVICE, "ListTargets", Permission.TARGET_READ, _list(V2, with_total=False)))
 
 
 def target_rpcs(service_name: str, version: ApiVersion) -> list[Rpc]:

@@ -89,8 +89,9 @@ def _required_id(request: Fields, name: str) -> str:
     return value
 
 
-async def _list(call: RpcCall) -> dict[str, Any]:
-    page = await service.list_deliveries(call.context, call.principal, decode_query(call.request))
+async def _list(call: RpcCall, *, with_total: bool = True) -> dict[str, Any]:
+    query = decode_query(call.request)
+    page = await service.list_deliveries(call.context, call.principal, query, with_total=with_total)
     body: dict[str, Any] = {"pagination": encode_pagination(page.total, page.applied_limit)}
     if page.items:
         body["deliveries"] = [encode_delivery(delivery) for delivery in page.items]
@@ -128,6 +129,17 @@ async def _test_target(call: RpcCall) -> dict[str, Any]:
     if result.response_head:
         body["responseHead"] = result.response_head
     return body
+
+
+async def _list_without_total(call: RpcCall) -> dict[str, Any]:
+    return await _list(call, with_total=False)
+
+
+def uncounted_list_rpc() -> Rpc:
+    """ListDeliveries for the console's pages: the same method, permission and executions, but its
+    ``totalResult`` only tells whether more follow the page (the offset plus the rows found up to one
+    past the page), so a page costs no count of every match. Never served over the API."""
+    return Rpc(DELIVERY_SERVICE, "ListDeliveries", Permission.EXECUTION_READ, _list_without_total)
 
 
 def delivery_rpcs() -> list[Rpc]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from callout.api.action_service import action_rpcs
-from callout.api.delivery_service import delivery_rpcs
+from callout.api.action_service import action_rpcs, uncounted_list_targets_rpc
+from callout.api.delivery_service import delivery_rpcs, uncounted_list_rpc
 from callout.api.rpc import RpcRegistry, invoke
 from callout.console.web import console_state
 from callout.domain.console import SignedIn
@@ -21,14 +21,19 @@ from callout.domain.console import SignedIn
 ACTION_V2 = "zitadel.action.v2.ActionService"
 DELIVERY_V1 = "callout.v1.DeliveryService"
 _REGISTRY = RpcRegistry(action_rpcs() + delivery_rpcs())
+# The console's lists of deliveries and targets page with Newer/Older and show no total: no count.
+_UNCOUNTED = RpcRegistry([uncounted_list_rpc(), uncounted_list_targets_rpc()])
 
 
-async def call_rpc(request: Request, signed_in: SignedIn, full_method: str, body: dict[str, Any]) -> dict[str, Any]:
+async def call_rpc(
+    request: Request, signed_in: SignedIn, full_method: str, body: dict[str, Any], *, counted: bool = True
+) -> dict[str, Any]:
     """Call ``full_method`` (``/zitadel.action.v2.ActionService/CreateTarget``) as the signed-in principal.
 
+    ``counted=False`` calls a list's uncounted variant (``uncounted_list_rpc``), where one exists.
     Raises the API's ``CalloutError``s (``InvalidArgument`` with the field's message, ``PermissionDenied``…).
     """
-    rpc = _REGISTRY.find(full_method)
+    rpc = (None if counted else _UNCOUNTED.find(full_method)) or _REGISTRY.find(full_method)
     if rpc is None:
         raise LookupError(f"no RPC {full_method}")
 

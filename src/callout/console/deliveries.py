@@ -6,6 +6,7 @@ the API's permissions, validation messages and executions.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -13,11 +14,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from callout.api.protojson import format_timestamp
-from callout.console.api_calls import action, call_rpc, delivery
+from callout.console.api_calls import call_rpc, delivery
 from callout.console.delivery_views import (
     FINISHED,
     PAGE_SIZE,
     STATES,
+    Filters,
     cursor_of,
     is_newer,
     parse_local,
@@ -33,9 +35,9 @@ from callout.console.guards import require_form, require_session, require_write
 from callout.console.web import PREFIX, PageError, console_state, redirect, render
 from callout.domain.console import SignedIn
 from callout.errors import CalloutError, NotFound
+from callout.services.target_labels import find_target, target_labels
 
 LIVE_BATCH = 100
-TARGETS_SHOWN = 1000
 MAX_ID_LENGTH = 200
 
 
@@ -51,30 +53,50 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-async def target_names(request: Request, signed_in: SignedIn) -> dict[str, str]:
-    """Target id → name for the instance's targets (the first thousand); empty when they cannot be read."""
-    body = {"pagination": {"limit": TARGETS_SHOWN}}
+async def target_names(request: Request, signed_in: SignedIn, target_ids: list[str]) -> dict[str, str]:
+    """Target id → name for the live targets among ``target_ids``; empty when targets cannot be read."""
     try:
-        answer = await call_rpc(request, signed_in, action("ListTargets"), body)
+        labels = await target_labels(console_state(request).context, signed_in.principal, target_ids)
     except CalloutError:
         return {}
-    return {target["id"]: target["name"] for target in answer.get("targets", [])}
+    return {label.id: label.name for label in labels.values()}
+
+
+async def resolve_target(request: Request, signed_in: SignedIn, filters: Filters) -> tuple[Filters, str]:
+    """The filters to query with (the target filter as an id) and the target filter's text to show.
+
+    The filter takes a target's id or name (ignoring case); text naming no live target is kept as an
+    id, so that the deliveries of a deleted target can still be found.
+    """
+    if not filters.target:
+        return filters, ""
+    try:
+        found = await find_target(console_state(request).context, signed_in.principal, filters.target)
+    except CalloutError:
+        found = None
+    return (filters, filters.target) if found is None else (replace(filters, target=found.id), found.name)
+
+
+def _target_ids(found: list[dict[str, Any]]) -> list[str]:
+    return [str(item["targetId"]) for item in found]
 
 
 async def list_page(request: Request) -> Response:
     """One page of the delivery log, newest first, filtered by the query string."""
     signed_in = await require_session(request)
     filters = read_filters(request.query_params)
+    query_filters, target_text = await resolve_target(request, signed_in, filters)
     # Taken before the query: a delivery created meanwhile is found by the script's first poll.
     listed_at = format_timestamp(console_state(request).context.clock.now())
     error, status, answer = None, 200, {}
     try:
-        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), filters.rpc_body())
+        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), query_filters.rpc_body(), counted=False)
     except CalloutError as failure:
         error, status = failure.message, failure.kind.http_status
     found = answer.get("deliveries", [])
-    names = await target_names(request, signed_in)
-    total = int(answer.get("pagination", {}).get("totalResult", 0))
+    names = await target_names(request, signed_in, _target_ids(found))
+    # Uncounted: the total exceeds the page's end exactly when older deliveries follow.
+    shown_up_to = filters.page * PAGE_SIZE
     return render(
         request,
         "deliveries.html",
@@ -82,11 +104,11 @@ async def list_page(request: Request) -> Response:
         status=status,
         filters=filters,
         states=STATES,
-        targets=sorted(names.items(), key=lambda item: item[1].lower()),
+        target_text=target_text,
         rows=[row_view(found_one, names) for found_one in found],
         error=error,
-        total=total,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        first=(filters.page - 1) * PAGE_SIZE + 1,
+        older=int(answer.get("pagination", {}).get("totalResult", 0)) > shown_up_to,
         live=filters.page == 1 and not filters.until,
         after=cursor_of(found[0]) if found else f"{listed_at} ",
         requeued=_requeued(request),
@@ -106,14 +128,15 @@ async def new_rows(request: Request) -> Response:
         moment, last_id = read_cursor(request.query_params.get("after", ""))
     except PageError as refused:
         return JSONResponse({"error": refused.message}, status_code=refused.status)
-    body = {**filters.rpc_filters(), "createdAfter": rfc3339(moment)}
+    query_filters, _ = await resolve_target(request, signed_in, filters)
+    body = {**query_filters.rpc_filters(), "createdAfter": rfc3339(moment)}
     body["pagination"] = {"limit": LIVE_BATCH, "asc": True}
     try:
-        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), body)
+        answer = await call_rpc(request, signed_in, delivery("ListDeliveries"), body, counted=False)
     except CalloutError as failure:
         return JSONResponse({"error": failure.message}, status_code=failure.kind.http_status)
     newer = [found for found in answer.get("deliveries", []) if is_newer(found, moment, last_id)]
-    names = await target_names(request, signed_in) if newer else {}
+    names = await target_names(request, signed_in, _target_ids(newer)) if newer else {}
     rows = [{**row_view(found, names), "url": f"{PREFIX}/deliveries/{found['id']}"} for found in newer]
     after = cursor_of(newer[-1]) if newer else request.query_params["after"]
     return JSONResponse({"after": after, "rows": rows})
@@ -125,7 +148,7 @@ async def detail_page(request: Request, *, error: str | None = None, status: int
     delivery_id = _delivery_id(request)
     answer = await call_rpc(request, signed_in, delivery("GetDelivery"), {"id": delivery_id})
     found = answer["delivery"]
-    names = await target_names(request, signed_in)
+    names = await target_names(request, signed_in, [str(found["targetId"])])
     state = state_of(found)
     return render(
         request,

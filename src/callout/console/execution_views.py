@@ -19,6 +19,7 @@ from callout.console.execution_forms import ConditionChoice, condition_from_api,
 from callout.console.web import console_state
 from callout.domain.console import SignedIn
 from callout.services.executions import catalog_for
+from callout.services.target_labels import target_labels
 
 # The API's largest page: an instance with more is shown in part, and the page says so.
 PAGE_LIMIT = 1000
@@ -85,21 +86,31 @@ def resolve(ids: list[str] | tuple[str, ...], targets: Mapping[str, TargetInfo])
     return tuple(targets.get(target_id, TargetInfo(target_id, target_id, False, known=False)) for target_id in ids)
 
 
-async def load_sections(
-    request: Request, signed_in: SignedIn, targets: Mapping[str, TargetInfo]
-) -> tuple[list[Section], int, int]:
-    """The executions grouped by kind, how many are shown and how many there are (ListExecutions)."""
+async def load_sections(request: Request, signed_in: SignedIn) -> tuple[list[Section], int, int]:
+    """The executions grouped by kind, how many are shown and how many there are (ListExecutions).
+
+    Only the targets the executions name are read, by id, so the page's cost does not grow with the
+    instance's count of targets (docs/console.md, Performance).
+    """
     body = {"pagination": {"limit": PAGE_LIMIT, "asc": True}, "sortingColumn": "EXECUTION_FIELD_NAME_ID"}
     answer = await call_rpc(request, signed_in, action("ListExecutions"), body)
+    found = answer.get("executions", [])
+    targets = await load_named_targets(request, signed_in, [str(i) for item in found for i in item.get("targets", [])])
     views = [
         ExecutionView(condition_from_api(item["condition"]), resolve(item.get("targets", []), targets))
-        for item in answer.get("executions", [])
+        for item in found
     ]
     sections = [
         Section(kind, heading, tuple(view for view in views if view.condition.kind == kind))
         for kind, heading in SECTIONS
     ]
     return sections, len(views), int(answer.get("pagination", {}).get("totalResult", 0))
+
+
+async def load_named_targets(request: Request, signed_in: SignedIn, target_ids: list[str]) -> dict[str, TargetInfo]:
+    """The instance's live targets among ``target_ids``, by id (``services/target_labels``)."""
+    labels = await target_labels(console_state(request).context, signed_in.principal, target_ids)
+    return {label.id: TargetInfo(label.id, label.name, label.interrupting) for label in labels.values()}
 
 
 async def load_current(request: Request, signed_in: SignedIn, condition: ConditionChoice) -> list[str]:

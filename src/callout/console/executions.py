@@ -60,8 +60,7 @@ async def executions_page(request: Request) -> Response:
 
 
 async def _list_page(request: Request, signed_in: SignedIn, error: str = "", status: int = 200) -> Response:
-    targets = await load_targets(request, signed_in)
-    sections, shown, total = await load_sections(request, signed_in, targets)
+    sections, shown, total = await load_sections(request, signed_in)
     return render(
         request,
         "executions.html",

@@ -50,11 +50,12 @@ async def list_page(request: Request) -> Response:
     """One page of the instance's targets, searched by name and sorted as the query string asks."""
     signed_in = await require_session(request)
     query = ListQuery.of(request)
-    answer = await call_rpc(request, signed_in, action("ListTargets"), query.body())
-    total = int(answer.get("pagination", {}).get("totalResult", 0))
+    answer = await call_rpc(request, signed_in, action("ListTargets"), query.body(), counted=False)
+    # Uncounted: the total exceeds the page's end exactly when more targets follow.
+    more = int(answer.get("pagination", {}).get("totalResult", 0)) > query.page * PAGE_SIZE
     return render(
-        request, "targets.html", signed_in, targets=answer.get("targets", []), total=total, query=query,
-        pages=-(-total // PAGE_SIZE), **tables(),
+        request, "targets.html", signed_in, targets=answer.get("targets", []), query=query,
+        first=(query.page - 1) * PAGE_SIZE + 1, more=more, **tables(),
     )  # fmt: skip
 
 

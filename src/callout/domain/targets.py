@@ -54,6 +54,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class TargetLabel:
+    """How a page names a target it refers to: its id, name, and whether its failure stops a call."""
+
+    id: str
+    name: str
+    interrupting: bool
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     """The user-settable fields of a target, as given to CreateTarget."""
 

@@ -19,11 +19,13 @@ from callout.storage.database import Connection
 REDELIVER_BATCH = 500
 
 
-async def list_deliveries(context: ServiceContext, principal: Principal, query: DeliveryQuery) -> Page[Delivery]:
-    """One page of the caller's instance's deliveries, newest first."""
+async def list_deliveries(
+    context: ServiceContext, principal: Principal, query: DeliveryQuery, *, with_total: bool = True
+) -> Page[Delivery]:
+    """One page of the caller's instance's deliveries, newest first; see the store for ``with_total``."""
     query.pagination.applied_limit  # noqa: B018 - raises LimitExceeded before touching the database
     async with context.database.read() as conn:
-        return await store.list_deliveries(conn, principal.instance_id, query)
+        return await store.list_deliveries(conn, principal.instance_id, query, with_total=with_total)
 
 
 async def get_delivery(

@@ -132,11 +132,13 @@ async def get_target(context: ServiceContext, principal: Principal, target_id: s
     return target
 
 
-async def list_targets(context: ServiceContext, principal: Principal, query: TargetQuery) -> Page[Target]:
-    """Return one page of the caller's instance's targets."""
+async def list_targets(
+    context: ServiceContext, principal: Principal, query: TargetQuery, *, with_total: bool = True
+) -> Page[Target]:
+    """Return one page of the caller's instance's targets; see the store for ``with_total``."""
     query.pagination.applied_limit  # noqa: B018 - raises LimitExceeded before touching the database
     async with context.database.read() as conn:
-        return await store.list_targets(conn, principal.instance_id, query)
+        return await store.list_targets(conn, principal.instance_id, query, with_total=with_total)
 
 
 async def valid_signing_keys(context: ServiceContext, target: Target) -> list[str]:

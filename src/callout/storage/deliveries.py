@@ -279,15 +279,26 @@ async def list_attempts(conn: AsyncConnection, delivery_id: str) -> list[Attempt
     ]
 
 
-async def list_deliveries(conn: AsyncConnection, instance_id: str, query: DeliveryQuery) -> Page[Delivery]:
-    """One page of the instance's deliveries, newest first unless asc."""
+async def list_deliveries(
+    conn: AsyncConnection, instance_id: str, query: DeliveryQuery, *, with_total: bool = True
+) -> Page[Delivery]:
+    """One page of the instance's deliveries, newest first unless asc.
+
+    Without ``with_total`` the matches are not counted (a count reads every match): the page's
+    total is then the offset plus the rows found up to one past the page, so it exceeds the page's
+    end exactly when more follow.
+    """
     limit = query.pagination.applied_limit
     conditions = _filters(instance_id, query)
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(*conditions))).scalar_one()
     order = (deliveries.c.created_at, deliveries.c.id)
     ordering = [c.asc() for c in order] if query.pagination.asc else [c.desc() for c in order]
-    select = sa.select(deliveries).where(*conditions).order_by(*ordering)
-    rows = await conn.execute(select.offset(query.pagination.applied_offset).limit(limit))
+    select = sa.select(deliveries).where(*conditions).order_by(*ordering).offset(query.pagination.applied_offset)
+    if not with_total:
+        rows = list(await conn.execute(select.limit(limit + 1)))
+        found = tuple(_delivery(row) for row in rows[:limit])
+        return Page(found, query.pagination.applied_offset + len(rows), limit)
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(deliveries).where(*conditions))).scalar_one()
+    rows = list(await conn.execute(select.limit(limit)))
     return Page(tuple(_delivery(row) for row in rows), total, limit)
 
 

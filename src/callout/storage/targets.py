@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
 from callout.domain.queries import Page, TargetQuery, TargetSortField, TextFilter, TextFilterMethod
-from callout.domain.targets import PayloadType, Target, TargetType
+from callout.domain.targets import PayloadType, Target, TargetLabel, TargetType
 from callout.errors import AlreadyExists
 from callout.storage.schema import signing_keys, targets
 
@@ -116,17 +116,26 @@ async def find_target(
     return None if row is None else _from_row(row)
 
 
-async def list_targets(conn: AsyncConnection, instance_id: str, query: TargetQuery) -> Page[Target]:
-    """Return one page of the instance's live targets matching every filter."""
+async def list_targets(
+    conn: AsyncConnection, instance_id: str, query: TargetQuery, *, with_total: bool = True
+) -> Page[Target]:
+    """Return one page of the instance's live targets matching every filter.
+
+    Without ``with_total`` the matches are not counted: the page's total is then the offset plus the
+    rows found up to one past the page, so it exceeds the page's end exactly when more follow.
+    """
     limit = query.pagination.applied_limit
     conditions = [targets.c.instance_id == instance_id, targets.c.deleted_at.is_(None)]
     conditions += [_text_condition(targets.c.name, f) for f in query.name_filters]
     conditions += [targets.c.id.in_(ids) for ids in query.id_filters]
-    total = (await conn.execute(sa.select(sa.func.count()).where(*conditions))).scalar_one()
     column = _SORT_COLUMNS[query.sort]
     order = [column.asc(), targets.c.id.asc()] if query.pagination.asc else [column.desc(), targets.c.id.desc()]
-    select = sa.select(targets).where(*conditions).order_by(*order)
-    rows = await conn.execute(select.offset(query.pagination.applied_offset).limit(limit))
+    select = sa.select(targets).where(*conditions).order_by(*order).offset(query.pagination.applied_offset)
+    if not with_total:
+        rows = list(await conn.execute(select.limit(limit + 1)))
+        return Page(tuple(_from_row(row) for row in rows[:limit]), query.pagination.applied_offset + len(rows), limit)
+    total = (await conn.execute(sa.select(sa.func.count()).where(*conditions))).scalar_one()
+    rows = list(await conn.execute(select.limit(limit)))
     return Page(tuple(_from_row(row) for row in rows), total, limit)
 
 
@@ -221,3 +230,35 @@ async def signing_secrets_of(
         expiry = None if row.expires_at is None else from_micros(row.expires_at)
         found.setdefault(row.target_id, []).append((row.secret, expiry))
     return found
+
+
+# Bound parameters per IN list: well under SQLite's and PostgreSQL's limits on one statement.
+_ID_CHUNK = 500
+
+
+async def target_labels(conn: AsyncConnection, instance_id: str, target_ids: list[str]) -> dict[str, TargetLabel]:
+    """The name and interrupt flag of each of the instance's live targets among ``target_ids``."""
+    wanted = sorted(set(target_ids))
+    found: dict[str, TargetLabel] = {}
+    columns = (targets.c.id, targets.c.instance_id, targets.c.name, targets.c.target_type)
+    for start in range(0, len(wanted), _ID_CHUNK):
+        # Looked up by primary key alone: with instance_id in the WHERE clause SQLite walks the
+        # instance's whole created-at index instead. The instance and deletion are checked below.
+        query = sa.select(*columns, targets.c.interrupt_on_error, targets.c.deleted_at).where(
+            targets.c.id.in_(wanted[start : start + _ID_CHUNK])
+        )
+        for row in await conn.execute(query):
+            if row.instance_id == instance_id and row.deleted_at is None:
+                interrupting = bool(row.interrupt_on_error) and row.target_type != TargetType.ASYNC
+                found[row.id] = TargetLabel(row.id, row.name, interrupting)
+    return found
+
+
+async def live_target_id_named(conn: AsyncConnection, instance_id: str, name: str) -> str | None:
+    """The id of the instance's live target with this name, ignoring case, or None."""
+    query = sa.select(targets.c.id).where(
+        targets.c.instance_id == instance_id,
+        targets.c.name_lower == name.lower(),
+        targets.c.deleted_at.is_(None),
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
