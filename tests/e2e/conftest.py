@@ -282,15 +282,18 @@ def start_server(tmp_path_factory: pytest.TempPathFactory, make_database: MakeDa
     ) -> Server:
         data_dir = data_dir or tmp_path_factory.mktemp("callout-data")
         database = database or make_database(backend)
+        earlier = ""
         for _attempt in range(3):
-            server = _launch(data_dir, database, extra_args, tmp_path_factory, env)
+            # A retry keeps what the attempts before it logged: the first start may have done (and
+            # logged) a one-time step, e.g. fixing the data dir's modes, that a test looks for.
+            server = _launch(data_dir, database, extra_args, tmp_path_factory, env, earlier)
             started.append(server)
             if _wait_until_healthy(server):
                 return server
             server.stop()
-            log = server.log_text()
-            if "address already in use" not in log.lower():
-                pytest.fail(f"callout serve did not become healthy:\n{log}")
+            earlier = server.log_text()
+            if "address already in use" not in earlier.lower():
+                pytest.fail(f"callout serve did not become healthy:\n{earlier}")
         pytest.fail("callout serve found no free port in three attempts")
 
     yield start
@@ -304,6 +307,7 @@ def _launch(
     extra_args: tuple[str, ...],
     tmp_path_factory: pytest.TempPathFactory,
     env: dict[str, str] | None = None,
+    earlier_log: str = "",
 ) -> Server:
     port, metrics_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("callout-log") / "server.log"
@@ -312,7 +316,8 @@ def _launch(
     if database.url is not None:
         command += ["--database-url", database.url]
     command += list(extra_args)
-    with log_path.open("wb") as log_file:
+    log_path.write_text(earlier_log)
+    with log_path.open("ab") as log_file:
         environment = {**child_environment(), **(env or {})}
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
