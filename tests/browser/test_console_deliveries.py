@@ -68,7 +68,7 @@ def make_shop(dev_server: Server) -> Iterator[MakeShop]:
     """Factory: a new instance whose ``order.paid`` events go to a new receiver answering ``status``."""
     receivers: list[RecordingReceiver] = []
 
-    def make(status: int = 200, target_name: str = "orders-hook") -> Shop:
+    def make(status: int = 200, target_name: str = "orders-hook", *, bind: bool = True) -> Shop:
         receiver = RecordingReceiver().__enter__()
         receivers.append(receiver)
         receiver.respond(status=status)
@@ -78,8 +78,9 @@ def make_shop(dev_server: Server) -> Iterator[MakeShop]:
         with dev_server.http(token) as client:
             target_id = post_ok(client, f"{ACTION}/CreateTarget", target)["id"]
             post_ok(client, f"{DISPATCH}/RegisterCatalog", {"events": ["order.paid"]})
-            bind = {"condition": {"event": {"event": "order.paid"}}, "targets": [target_id]}
-            post_ok(client, f"{ACTION}/SetExecution", bind)
+            if bind:
+                execution = {"condition": {"event": {"event": "order.paid"}}, "targets": [target_id]}
+                post_ok(client, f"{ACTION}/SetExecution", execution)
         return Shop(dev_server, token, receiver)
 
     yield make
@@ -115,6 +116,33 @@ class TestLiveList:
         expect(page.get_by_role("cell", name="orders-hook")).to_be_visible()
         page.get_by_role("table").get_by_role("link").first.click()
         expect(page.get_by_role("heading", name="Attempts")).to_be_visible()
+        _open_when(visit, page.url, "button", "Redeliver")
+        page.get_by_role("button", name="Redeliver", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text("The delivery was queued again.")
+        shop.receiver.wait_for(2, timeout=LIVE_TIMEOUT_MS / 1000)
+
+    def test_execution_set_in_the_console_delivers_and_redelivers(
+        self, make_shop: MakeShop, open_page: OpenPage
+    ) -> None:
+        """An event execution set on the Executions page delivers a pushed event, which the list shows and
+        Redeliver sends again."""
+        shop = make_shop(bind=False)
+        visit = open_page()
+        sign_in(visit, shop.server, shop.token)
+        page = visit.page
+        page.get_by_role("link", name="Executions", exact=True).click()
+        page.get_by_label("Condition type").select_option("event:event")
+        page.get_by_label("Event type", exact=True).fill("order.paid")
+        page.get_by_role("button", name="Edit targets").click()
+        page.get_by_label("Add a target").select_option(label="orders-hook")
+        page.get_by_role("button", name="Add", exact=True).click()
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_role("heading", name="Executions", level=1)).to_be_visible()
+        page.get_by_role("link", name="Deliveries", exact=True).click()
+        shop.push()
+        expect(page.get_by_role("cell", name="orders-hook")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        shop.receiver.wait_for(1, timeout=LIVE_TIMEOUT_MS / 1000)
+        page.get_by_role("table").get_by_role("link").first.click()
         _open_when(visit, page.url, "button", "Redeliver")
         page.get_by_role("button", name="Redeliver", exact=True).click()
         expect(page.get_by_role("status")).to_have_text("The delivery was queued again.")
