@@ -53,6 +53,11 @@ class Target:
     deletion_date: datetime | None = None
 
 
+def stops_calls(interrupt_on_error: bool, target_type: TargetType) -> bool:
+    """Whether a target's failure stops the call: an async target is never waited for, whatever its flag."""
+    return interrupt_on_error and target_type is not TargetType.ASYNC
+
+
 @dataclass(frozen=True)
 class TargetLabel:
     """How a page names a target it refers to: its id, name, and whether its failure stops a call."""

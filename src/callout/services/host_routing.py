@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from callout.domain.auth import Principal
-from callout.domain.targets import TargetType
+from callout.domain.targets import stops_calls
 from callout.engine.router import RoutedTarget
 from callout.services.context import ServiceContext
 from callout.storage import instances as instance_store
@@ -71,5 +71,4 @@ def _concerns(execution_id: str, services: Collection[str]) -> bool:
 
 
 def _interrupts(chain: tuple[RoutedTarget, ...]) -> bool:
-    # An async target is never waited for, so it cannot interrupt whatever its flag says.
-    return any(r.target.interrupt_on_error and r.target.target_type is not TargetType.ASYNC for r in chain)
+    return any(stops_calls(r.target.interrupt_on_error, r.target.target_type) for r in chain)

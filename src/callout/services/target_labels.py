@@ -40,6 +40,4 @@ async def find_target(context: ServiceContext, principal: Principal, id_or_name:
         by_id = await store.target_labels(conn, principal.instance_id, [id_or_name])
         if by_id:
             return by_id[id_or_name]
-        found_id = await store.live_target_id_named(conn, principal.instance_id, id_or_name)
-        labels = await store.target_labels(conn, principal.instance_id, [found_id]) if found_id else {}
-    return labels.get(found_id or "")
+        return await store.live_target_named(conn, principal.instance_id, id_or_name)

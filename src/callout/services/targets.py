@@ -48,7 +48,7 @@ async def create_target(
         instance_id=principal.instance_id,
         name=spec.name,
         target_type=spec.target_type,
-        interrupt_on_error=spec.interrupt_on_error and spec.target_type is not rules.TargetType.ASYNC,
+        interrupt_on_error=rules.stops_calls(spec.interrupt_on_error, spec.target_type),
         timeout=spec.timeout,
         endpoint=spec.endpoint,
         payload_type=spec.payload_type,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callout.domain.clock import from_micros, to_micros
 from callout.domain.queries import Page, TargetQuery, TargetSortField, TextFilter, TextFilterMethod
-from callout.domain.targets import PayloadType, Target, TargetLabel, TargetType
+from callout.domain.targets import PayloadType, Target, TargetLabel, TargetType, stops_calls
 from callout.errors import AlreadyExists
 from callout.storage.schema import signing_keys, targets
 
@@ -249,16 +249,19 @@ async def target_labels(conn: AsyncConnection, instance_id: str, target_ids: lis
         )
         for row in await conn.execute(query):
             if row.instance_id == instance_id and row.deleted_at is None:
-                interrupting = bool(row.interrupt_on_error) and row.target_type != TargetType.ASYNC
+                interrupting = stops_calls(bool(row.interrupt_on_error), TargetType(row.target_type))
                 found[row.id] = TargetLabel(row.id, row.name, interrupting)
     return found
 
 
-async def live_target_id_named(conn: AsyncConnection, instance_id: str, name: str) -> str | None:
-    """The id of the instance's live target with this name, ignoring case, or None."""
-    query = sa.select(targets.c.id).where(
+async def live_target_named(conn: AsyncConnection, instance_id: str, name: str) -> TargetLabel | None:
+    """The instance's live target with this name, ignoring case, or None."""
+    query = sa.select(targets.c.id, targets.c.name, targets.c.interrupt_on_error, targets.c.target_type).where(
         targets.c.instance_id == instance_id,
         targets.c.name_lower == name.lower(),
         targets.c.deleted_at.is_(None),
     )
-    return (await conn.execute(query)).scalar_one_or_none()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return TargetLabel(row.id, row.name, stops_calls(bool(row.interrupt_on_error), TargetType(row.target_type)))
